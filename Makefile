@@ -1,0 +1,43 @@
+# Two commands set up a fresh machine (Python 3.11+, make, git):
+#   make run   — virtualenv, install, migrate the SQLite database in ./data, serve on :8000
+#   make test  — install test dependencies, then ruff, mypy and pytest (SQLite and PostgreSQL)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint typecheck pytest bench clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.run-deps: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	@touch $@
+
+$(VENV)/.test-deps: pyproject.toml $(VENV)/.run-deps
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $@
+
+run: $(VENV)/.run-deps
+	$(BIN)/suggestbox serve --host $(HOST) --port $(PORT)
+
+lint: $(VENV)/.test-deps
+	$(BIN)/ruff check suggestbox tests bench
+
+typecheck: $(VENV)/.test-deps
+	$(BIN)/mypy
+
+pytest: $(VENV)/.test-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+bench: $(VENV)/.test-deps
+	$(BIN)/python bench/run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

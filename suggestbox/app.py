@@ -1,0 +1,227 @@
+"""Application factory: routes, middleware, error pages and the lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import date, datetime
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from tortoise.contrib.starlette import RegisterTortoise
+
+from .cases import RATINGS, STATUS_LABELS, purge_used_tokens
+from .settings import Settings, tortoise_config
+from .throttle import make_throttle
+
+log = logging.getLogger("suggestbox")
+
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), interest-cohort=()"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+ERROR_MESSAGES = {
+    400: "请求有误，请返回重试。",
+    403: "您没有权限访问这个页面，或表单已过期。请返回、刷新后重试。",
+    404: "找不到这个页面。",
+    405: "不支持这种访问方式。",
+    413: "提交的内容太大了。请精简后再提交。",
+    422: "提交的内容有误。",
+    429: "操作太频繁，请稍后再试。",
+    500: "服务器出了点问题，请稍后再试。",
+}
+
+
+class SecurityMiddleware:
+    """Security headers on every response; same-origin check on every unsafe request; the
+    request body limit (413, with a Chinese page).
+
+    The origin check follows the Sec-Fetch-Site / Origin approach: a browser tells us where a
+    form was posted from; a cross-site POST is refused before any handler runs. Forms also carry
+    tokens (one-time tokens on public forms, a session-bound token on staff forms).
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] in UNSAFE_METHODS and not self._same_origin(scope):
+            await self._with_headers(_plain_page(403, "跨站请求被拒绝。"), scope, receive, send)
+            return
+        if self._declared_length(scope) > self.settings.max_body_bytes:
+            # Refuse before reading; a body without a length is cut off by Starlette's limit.
+            await self._with_headers(_plain_page(413, ERROR_MESSAGES[413]), scope, receive, send)
+            return
+        limit = self.settings.max_body_bytes
+        received = 0
+
+        async def limited_receive() -> Message:
+            # Bodies sent without a length are cut off here; the view's error page says why.
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise HTTPException(413)
+            return message
+
+        await self._with_headers(self.app, scope, limited_receive, send)
+
+    @staticmethod
+    def _declared_length(scope: Scope) -> int:
+        for key, value in scope["headers"]:
+            if key == b"content-length":
+                try:
+                    return int(value)
+                except ValueError:
+                    return 0
+        return 0
+
+    def _same_origin(self, scope: Scope) -> bool:
+        headers = dict(scope["headers"])
+        site = headers.get(b"sec-fetch-site")
+        if site is not None:
+            return site in (b"same-origin", b"none")
+        origin = headers.get(b"origin")
+        if origin is None:
+            return True  # not a browser, or an old one: the forms' tokens still apply
+        allowed = {f"{scope.get('scheme', 'http')}://".encode() + headers.get(b"host", b"")}
+        if self.settings.base_url:
+            allowed.add(self.settings.base_url.encode())
+        return origin in allowed
+
+    async def _with_headers(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        static = scope["path"].startswith("/static/")
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                headers.extend(h for h in SECURITY_HEADERS if h[0] not in names)
+                if b"cache-control" not in names:
+                    headers.append(
+                        (b"cache-control", b"public, max-age=86400" if static else b"no-store")
+                    )
+                message["headers"] = headers
+            await send(message)
+
+        await app(scope, receive, send_wrapper)
+
+
+def _plain_page(code: int, message: str) -> Response:
+    body = (
+        '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>出错了</title>'
+        f'<link rel="stylesheet" href="/static/style.css"><main><p class="alert">{message}</p>'
+        '<p><a href="/">返回首页</a></p></main></html>'
+    )
+    return HTMLResponse(body, status_code=code)
+
+
+def _templates(settings: Settings) -> Jinja2Templates:
+    env = Environment(
+        loader=FileSystemLoader(str(settings.templates_dir)),
+        autoescape=select_autoescape(["html", "xml", "svg"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    tz = settings.tz
+
+    def local(value: datetime | date | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        if value is None:
+            return ""
+        if isinstance(value, datetime):
+            return value.astimezone(tz).strftime(fmt)
+        return value.strftime(fmt if "%H" not in fmt else "%Y-%m-%d")
+
+    env.filters["local"] = local
+    env.filters["status_label"] = lambda s: STATUS_LABELS.get(s, s)
+    env.globals.update(STATUS_LABELS=STATUS_LABELS, RATINGS=RATINGS, settings=settings)
+    return Jinja2Templates(env=env)
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
+) -> Response:
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(request, name, context or {}, status_code=status_code)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = exc.status_code
+    if code in (301, 302, 303, 307, 308):
+        return Response(status_code=code, headers=exc.headers)
+    message = exc.detail if isinstance(exc.detail, str) and exc.detail and any(
+        "\u4e00" <= ch <= "\u9fff" for ch in exc.detail
+    ) else ERROR_MESSAGES.get(code, "请求有误。")
+    return render(request, "error.html", {"code": code, "message": message}, status_code=code)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    # Log the exception type and route only: never the request's body, headers or address.
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    try:
+        return render(request, "error.html", {"code": 500, "message": ERROR_MESSAGES[500]}, 500)
+    except Exception:  # pragma: no cover - template failure must still give a page
+        return PlainTextResponse(ERROR_MESSAGES[500], status_code=500)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    from .views import admin, public, staff
+
+    settings = (settings or Settings.from_env()).prepare()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with RegisterTortoise(
+            app, config=tortoise_config(settings.database_url), generate_schemas=False
+        ):
+            await purge_used_tokens(date.today())
+            try:
+                yield
+            finally:
+                await app.state.throttle.store.close()
+
+    routes = [
+        *public.routes,
+        *staff.routes,
+        *admin.routes,
+        Mount("/static", app=StaticFiles(directory=str(settings.static_dir)), name="static"),
+        Route("/healthz", public.healthz),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityMiddleware, settings=settings)],
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+        lifespan=lifespan,
+        # The body limit lives in SecurityMiddleware: Starlette's own max_body_size replaces any
+        # 413 page with plain English text.
+    )
+    app.state.settings = settings
+    app.state.templates = _templates(settings)
+    app.state.throttle = make_throttle(settings.redis_url)
+    return app

@@ -1,0 +1,409 @@
+"""Cases: creation, the state machine, and the append-only event log. No HTTP here.
+
+One table (``RULES``) lists every allowed action: from which states, to which state, by whom.
+One function (``apply``) checks a request against it, changes the case, and appends exactly one
+event, inside one transaction. Anything not in the table is refused with a Chinese message.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from . import receipts, tokens
+from .models import Case, Category, Event, StaffUser, Team, UsedFormToken
+
+
+class Status(StrEnum):
+    NEW = "new"
+    ACCEPTED = "accepted"
+    IN_PROGRESS = "in_progress"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+    REJECTED = "rejected"
+    MERGED = "merged"
+
+
+STATUS_LABELS: dict[str, str] = {
+    Status.NEW: "待受理",
+    Status.ACCEPTED: "已受理",
+    Status.IN_PROGRESS: "办理中",
+    Status.ANSWERED: "已答复",
+    Status.CLOSED: "已办结",
+    Status.REJECTED: "不予受理",
+    Status.MERGED: "重复（已合并）",
+}
+OPEN_STATUSES = (Status.NEW, Status.ACCEPTED, Status.IN_PROGRESS)
+
+RATINGS: dict[str, str] = {"satisfied": "满意", "basic": "基本满意", "unsatisfied": "不满意"}
+
+STAFF = frozenset({"leader", "admin"})
+ANY_STAFF = frozenset({"leader", "admin", "handler"})
+SUBMITTER = frozenset({"submitter"})
+ALL = frozenset(Status)
+
+
+@dataclass(frozen=True)
+class Rule:
+    label: str
+    sources: frozenset[Status]
+    target: Status | None  # None: the status does not change
+    roles: frozenset[str]
+    needs_body: bool = False
+    public: bool = False  # the event (and its text) is shown to the submitter
+    needs_assignee: bool = False
+
+
+def _s(*states: Status) -> frozenset[Status]:
+    return frozenset(states)
+
+
+WORKING = _s(Status.ACCEPTED, Status.IN_PROGRESS)
+
+RULES: dict[str, Rule] = {
+    "submit": Rule("提交", frozenset(), Status.NEW, SUBMITTER, public=True),
+    "accept": Rule("受理并交办", _s(Status.NEW), Status.ACCEPTED, STAFF, needs_assignee=True,
+                   public=True),
+    "reject": Rule("不予受理", _s(Status.NEW), Status.REJECTED, STAFF, needs_body=True,
+                   public=True),
+    "start": Rule("开始办理", _s(Status.ACCEPTED), Status.IN_PROGRESS, ANY_STAFF, public=True),
+    "transfer": Rule("转办", WORKING, None, STAFF, needs_assignee=True),
+    "return": Rule("退回", WORKING, Status.NEW, frozenset({"handler"}), needs_body=True),
+    "reply": Rule("答复", WORKING, Status.ANSWERED, ANY_STAFF, needs_body=True, public=True),
+    "close": Rule("办结", _s(Status.ANSWERED), Status.CLOSED, STAFF, public=True),
+    "reopen": Rule("重新办理", _s(Status.ANSWERED, Status.CLOSED), Status.IN_PROGRESS, STAFF,
+                   needs_body=True, public=True),
+    "reconsider": Rule("重新受理", _s(Status.REJECTED), Status.NEW, STAFF, needs_body=True,
+                       public=True),
+    "merge": Rule("合并为重复", _s(*OPEN_STATUSES), Status.MERGED, STAFF, public=True),
+    "note": Rule("内部备注", ALL, None, ANY_STAFF, needs_body=True),
+    "followup": Rule("补充说明", ALL - {Status.MERGED}, None, SUBMITTER, needs_body=True,
+                     public=True),
+    "rate": Rule("评价", _s(Status.ANSWERED), None, SUBMITTER, public=True),
+    "rate_unsatisfied": Rule("评价：不满意", _s(Status.ANSWERED), Status.IN_PROGRESS, SUBMITTER,
+                             needs_body=True, public=True),
+    "publish": Rule("公示", _s(Status.ANSWERED, Status.CLOSED), None, STAFF, needs_body=True),
+    "unpublish": Rule("撤销公示", ALL, None, STAFF),
+}
+
+# Actions a staff member picks on the case page, in display order.
+STAFF_ACTIONS = ["accept", "start", "reply", "transfer", "return", "close", "reopen", "reject",
+                 "reconsider", "merge", "note"]
+
+
+class DomainError(Exception):
+    """A refused request; ``message`` is shown to the user as is (Chinese)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+# ---- time -----------------------------------------------------------------------------------
+
+def local_today(tz: ZoneInfo, now: datetime | None = None) -> date:
+    return (now or datetime.now(tz)).astimezone(tz).date()
+
+
+def day_start(day: date, tz: ZoneInfo) -> datetime:
+    """Midnight local time: the only time stored for what a submitter does."""
+    return datetime.combine(day, time(0, 0), tzinfo=tz)
+
+
+# ---- text -----------------------------------------------------------------------------------
+
+def clean_text(raw: str | None, *, minimum: int, maximum: int, label: str) -> str:
+    """Trim and check user text; raise DomainError with a Chinese message."""
+    text = (raw or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+    if "\ufffd" in text:
+        raise DomainError(f"{label}包含无法识别的字符（编码错误），请重新输入。")
+    for ch in text:
+        if ch not in "\n\t" and unicodedata.category(ch) == "Cc":
+            raise DomainError(f"{label}包含不可见的控制字符，请删除后再提交。")
+    if not text:
+        raise DomainError(f"请填写{label}。")
+    if len(text) < minimum:
+        raise DomainError(f"{label}太短了，请至少写 {minimum} 个字。")
+    if len(text) > maximum:
+        raise DomainError(f"{label}太长了，最多 {maximum} 个字（现在 {len(text)} 个）。")
+    return text
+
+
+# ---- creation -------------------------------------------------------------------------------
+
+@dataclass
+class Submitted:
+    case: Case
+    receipt: str
+    replay: bool = False
+
+
+async def submit_case(
+    *,
+    secret_key: str,
+    nonce: str,
+    category_id: int,
+    team: Team | None,
+    body: str,
+    today: date,
+    tz: ZoneInfo,
+) -> Submitted:
+    """Create a case and its first event; a replayed form token returns the original receipt."""
+    used_key = tokens.used_id(secret_key, nonce)
+    previous = await UsedFormToken.get_or_none(id=used_key)
+    if previous is not None:
+        return await _replayed(secret_key, nonce, previous)
+    category = await Category.get_or_none(id=category_id, active=True)
+    if category is None:
+        raise DomainError("请选择一个类别。", field="category")
+    receipt = receipts.new_receipt()
+    try:
+        async with in_transaction():
+            await UsedFormToken.create(
+                id=used_key, wrapped=tokens.wrap(nonce, receipt), used_on=today
+            )
+            case = await Case.create(
+                id=uuid.uuid4(),
+                receipt_hash=receipts.receipt_hash(secret_key, receipt),
+                category=category,
+                team=team,
+                body=body,
+                status=Status.NEW,
+                received_on=today,
+            )
+            await Event.create(
+                id=uuid.uuid4(), case=case, seq=1, action="submit", to_status=Status.NEW,
+                by_submitter=True, public=True, at=day_start(today, tz),
+            )
+    except IntegrityError:
+        # A concurrent duplicate POST of the same form won the race: show its receipt.
+        previous = await UsedFormToken.get_or_none(id=used_key)
+        if previous is None:
+            raise
+        return await _replayed(secret_key, nonce, previous)
+    return Submitted(case=case, receipt=receipt)
+
+
+async def _replayed(secret_key: str, nonce: str, used: UsedFormToken) -> Submitted:
+    receipt = tokens.unwrap(nonce, used.wrapped)
+    case = await Case.get(receipt_hash=receipts.receipt_hash(secret_key, receipt))
+    return Submitted(case=case, receipt=receipt, replay=True)
+
+
+async def purge_used_tokens(today: date) -> int:
+    return await UsedFormToken.filter(
+        used_on__lt=today - timedelta(days=tokens.MAX_AGE_DAYS + 1)
+    ).delete()
+
+
+async def find_by_receipt(secret_key: str, typed: str) -> Case | None:
+    try:
+        digest = receipts.receipt_hash(secret_key, typed)
+    except receipts.InvalidReceipt:
+        return None
+    return await Case.get_or_none(receipt_hash=digest).select_related("category", "team")
+
+
+# ---- transitions ----------------------------------------------------------------------------
+
+def role_of(actor: StaffUser | None) -> str:
+    return actor.role if actor is not None else "submitter"
+
+
+def allowed_actions(case: Case, actor: StaffUser) -> list[str]:
+    """Staff actions the actor may offer on this case (the same checks ``apply`` makes)."""
+    return [a for a in STAFF_ACTIONS if _permission_error(RULES[a], case, actor) is None]
+
+
+def _permission_error(rule: Rule, case: Case, actor: StaffUser | None) -> str | None:
+    role = role_of(actor)
+    if role not in rule.roles:
+        return f"您没有权限执行“{rule.label}”。"
+    if role == "handler" and actor is not None and case.assignee_id != actor.id:  # type: ignore[attr-defined]
+        return "这件事没有交办给您。"
+    if Status(case.status) not in rule.sources:
+        return f"当前状态为“{STATUS_LABELS[case.status]}”，不能执行“{rule.label}”。"
+    return None
+
+
+async def apply(
+    case_id: uuid.UUID,
+    action: str,
+    actor: StaffUser | None,
+    *,
+    now: datetime,
+    tz: ZoneInfo,
+    body: str | None = None,
+    assignee_id: int | None = None,
+    deadline: date | None = None,
+    merge_into: str | None = None,
+    rating: str | None = None,
+    summary: str | None = None,
+    show_reply: bool = True,
+    rating_window_days: int = 7,
+) -> Event:
+    """Apply one action to a case and append its event, atomically; raise DomainError if refused."""
+    if action == "rate" and rating == "unsatisfied":
+        action = "rate_unsatisfied"
+    rule = RULES.get(action)
+    if rule is None or action == "submit":
+        raise DomainError("未知的操作。")
+    body = (body or "").strip() or None
+    if rule.needs_body and not body:
+        raise DomainError(_body_prompt(action), field="body")
+    async with in_transaction() as conn:
+        case = await (
+            Case.filter(id=case_id).select_for_update().using_db(conn).first()
+        )
+        if case is None:
+            raise DomainError("找不到这件事。")
+        problem = _permission_error(rule, case, actor)
+        if problem:
+            raise DomainError(problem)
+        from_status = case.status
+        changed: dict[str, object] = {}
+        today = local_today(tz, now)
+
+        if rule.needs_assignee:
+            assignee = await StaffUser.get_or_none(id=assignee_id, active=True) \
+                if assignee_id else None
+            if assignee is None or assignee.role not in ANY_STAFF:
+                raise DomainError("请选择承办人。", field="assignee")
+            if action == "transfer" and assignee.id == case.assignee_id:  # type: ignore[attr-defined]
+                raise DomainError("转办需要选择另一位承办人。", field="assignee")
+            changed["assignee_id"] = assignee.id
+            if deadline is None and action == "accept":
+                category = await Category.get(id=case.category_id)  # type: ignore[attr-defined]
+                deadline = today + timedelta(days=category.deadline_days)
+            if deadline is not None:
+                if deadline < today:
+                    raise DomainError("办理期限不能早于今天。", field="deadline")
+                changed["deadline"] = deadline
+            body = body or f"承办人：{assignee.label}" + (
+                f"，期限 {deadline.isoformat()}" if deadline else ""
+            )
+
+        if action in ("accept", "reject") and case.responded_at is None:
+            changed["responded_at"] = now
+        if action == "reject":
+            changed["reject_reason"] = body
+        elif action == "reconsider":
+            changed["reject_reason"] = None
+        elif action == "return":
+            changed.update(assignee_id=None, deadline=None)
+        elif action == "reply":
+            changed["answered_at"] = now
+        elif action == "close":
+            if case.rating not in ("satisfied", "basic") and case.answered_at is not None and (
+                now - case.answered_at < timedelta(days=rating_window_days)
+            ):
+                raise DomainError(
+                    f"提交人尚未评价；答复满 {rating_window_days} 天后才能在未评价的情况下办结。"
+                )
+            changed["closed_at"] = now
+        elif action in ("reopen", "rate_unsatisfied"):
+            changed.update(reopen_count=case.reopen_count + 1, closed_at=None, published=False)
+            if action == "rate_unsatisfied":
+                changed.update(rating="unsatisfied", rated_on=today)
+        elif action == "rate":
+            if case.rating in ("satisfied", "basic"):
+                raise DomainError("您已经评价过了，谢谢。")
+            if rating not in ("satisfied", "basic"):
+                raise DomainError("请选择评价。", field="rating")
+            changed.update(rating=rating, rated_on=today)
+            body = RATINGS[rating] + (f"：{body}" if body else "")
+        elif action == "merge":
+            main = await _merge_target(case, merge_into)
+            changed["merged_into_id"] = main.id
+            body = f"与 {main.number} 重复，已合并" + (f"：{body}" if body else "")
+        elif action == "publish":
+            changed.update(published=True, public_summary=body, show_reply=show_reply,
+                           published_at=now)
+        elif action == "unpublish":
+            if not case.published:
+                raise DomainError("这件事没有公示。")
+            changed.update(published=False, published_at=None)
+
+        if action == "rate_unsatisfied":
+            body = f"不满意：{body}"
+        if rule.target is not None:
+            changed["status"] = rule.target
+        if changed:
+            await Case.filter(id=case.id).using_db(conn).update(**changed)
+        event = await _append(
+            case, action, actor, conn=conn, from_status=from_status,
+            to_status=rule.target, body=body, public=rule.public,
+            at=day_start(today, tz) if actor is None else now,
+        )
+    return event
+
+
+async def _merge_target(case: Case, number: str | None) -> Case:
+    ref = (number or "").strip().upper().replace("#", "")
+    if len(ref) != 8 or any(c not in "0123456789ABCDEF" for c in ref):
+        raise DomainError("请填写主案件的 8 位编号。", field="merge_into")
+    candidates = await _cases_with_prefix(ref.lower())
+    if len(candidates) != 1:
+        raise DomainError("找不到这个编号的案件。", field="merge_into")
+    main = candidates[0]
+    if main.id == case.id:
+        raise DomainError("不能与自己合并。", field="merge_into")
+    if main.status == Status.MERGED:
+        raise DomainError("主案件本身已被合并，请选它所合并到的案件。", field="merge_into")
+    return main
+
+
+async def _cases_with_prefix(prefix: str) -> list[Case]:
+    # UUIDs are stored natively on PostgreSQL and as text on SQLite; compare on the range of
+    # UUIDs that start with the 8 hex digits, which works on both and uses the primary key.
+    low = uuid.UUID(prefix + "0" * 24)
+    high = uuid.UUID(prefix + "f" * 24)
+    return await Case.filter(id__gte=low, id__lte=high).limit(2)
+
+
+async def _append(
+    case: Case, action: str, actor: StaffUser | None, *, conn: BaseDBAsyncClient,
+    from_status: str | None,
+    to_status: str | None, body: str | None, public: bool, at: datetime,
+) -> Event:
+    last = await Event.filter(case_id=case.id).using_db(conn).order_by("-seq").first()
+    seq = (last.seq if last else 0) + 1
+    return await Event.create(
+        id=uuid.uuid4(), case_id=case.id, seq=seq, action=action, from_status=from_status,
+        to_status=to_status, actor=actor, by_submitter=actor is None, body=body, public=public,
+        at=at, using_db=conn,
+    )
+
+
+def _body_prompt(action: str) -> str:
+    return {
+        "reject": "请写明不予受理的理由（提交人能看到）。",
+        "reply": "请填写答复内容（提交人能看到）。",
+        "return": "请写明退回的理由。",
+        "reopen": "请写明重新办理的原因。",
+        "reconsider": "请写明重新受理的原因。",
+        "note": "请填写备注内容。",
+        "followup": "请填写补充说明。",
+        "rate_unsatisfied": "选择“不满意”时，请说明哪里不满意，我们会重新办理。",
+        "publish": "请填写公示摘要。",
+    }.get(action, "请填写内容。")
+
+
+async def timeline(case: Case, *, public_only: bool) -> list[Event]:
+    qs = Event.filter(case_id=case.id)
+    if public_only:
+        qs = qs.filter(public=True)
+    return await qs.order_by("seq").prefetch_related("actor")
+
+
+def can_close_unrated(case: Case, now: datetime, window_days: int) -> bool:
+    return case.answered_at is not None and now - case.answered_at >= timedelta(days=window_days)

@@ -1,0 +1,162 @@
+"""Tortoise models. The schema changes only through committed migrations.
+
+Anonymity (DESIGN.md §1): nothing here holds a network identity. Submitter-side times are
+dates (day precision). Cases and events have random UUID keys so that key order does not reveal
+the order of submissions.
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Category(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=32, unique=True)
+    deadline_days = fields.IntField(default=7)
+    sort_order = fields.IntField(default=0)
+    active = fields.BooleanField(default=True)
+
+    class Meta:
+        table = "category"
+        ordering = ["sort_order", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Team(Model):
+    # A team (班组) or location; its code is carried in QR links as ``/?t=<code>``.
+
+    id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=32, unique=True)
+    name = fields.CharField(max_length=64)
+    sort_order = fields.IntField(default=0)
+    active = fields.BooleanField(default=True)
+
+    class Meta:
+        table = "team"
+        ordering = ["sort_order", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StaffUser(Model):
+    id = fields.IntField(primary_key=True)
+    username = fields.CharField(max_length=64, unique=True)
+    display_name = fields.CharField(max_length=64, default="")
+    role = fields.CharField(max_length=16)  # admin | leader | handler
+    password_hash = fields.CharField(max_length=255)
+    active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "staff_user"
+        ordering = ["username"]
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.username
+
+
+class StaffSession(Model):
+    # Server-side staff session; the cookie holds a token, the table only its SHA-256.
+
+    id = fields.CharField(max_length=64, primary_key=True)
+    user: fields.ForeignKeyRelation[StaffUser] = fields.ForeignKeyField(
+        "models.StaffUser", related_name="sessions", on_delete=fields.CASCADE
+    )
+    csrf = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField()
+    last_seen_at = fields.DatetimeField()
+
+    class Meta:
+        table = "staff_session"
+
+
+class Case(Model):
+    id = fields.UUIDField(primary_key=True)
+    receipt_hash = fields.CharField(max_length=64, unique=True)
+    category: fields.ForeignKeyRelation[Category] = fields.ForeignKeyField(
+        "models.Category", related_name="cases", on_delete=fields.RESTRICT
+    )
+    team: fields.ForeignKeyNullableRelation[Team] = fields.ForeignKeyField(
+        "models.Team", related_name="cases", null=True, on_delete=fields.SET_NULL
+    )
+    body = fields.TextField()
+    status = fields.CharField(max_length=16, db_index=True)
+    # Day precision only: the submitter's time.
+    received_on = fields.DateField(db_index=True)
+    assignee: fields.ForeignKeyNullableRelation[StaffUser] = fields.ForeignKeyField(
+        "models.StaffUser", related_name="assigned_cases", null=True, on_delete=fields.SET_NULL
+    )
+    deadline = fields.DateField(null=True)
+    # Staff actions keep exact times.
+    responded_at = fields.DatetimeField(null=True)
+    answered_at = fields.DatetimeField(null=True)
+    closed_at = fields.DatetimeField(null=True)
+    reject_reason = fields.TextField(null=True)
+    merged_into: fields.ForeignKeyNullableRelation[Case] = fields.ForeignKeyField(
+        "models.Case", related_name="duplicates", null=True, on_delete=fields.SET_NULL
+    )
+    rating = fields.CharField(max_length=16, null=True)
+    rated_on = fields.DateField(null=True)
+    reopen_count = fields.IntField(default=0)
+    # Public board (公示栏).
+    published = fields.BooleanField(default=False)
+    public_summary = fields.TextField(null=True)
+    show_reply = fields.BooleanField(default=True)
+    published_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "case"
+        indexes = (("status", "received_on"), ("assignee_id", "status"))
+
+    @property
+    def number(self) -> str:
+        """Short reference shown to staff (random, so it reveals no order)."""
+        return self.id.hex[:8].upper()
+
+
+class Event(Model):
+    # Append-only timeline of a case. The application never updates or deletes events.
+
+    id = fields.UUIDField(primary_key=True)
+    case: fields.ForeignKeyRelation[Case] = fields.ForeignKeyField(
+        "models.Case", related_name="events", on_delete=fields.RESTRICT
+    )
+    # Order within one case; no order across cases is stored.
+    seq = fields.IntField()
+    action = fields.CharField(max_length=16)
+    from_status = fields.CharField(max_length=16, null=True)
+    to_status = fields.CharField(max_length=16, null=True)
+    actor: fields.ForeignKeyNullableRelation[StaffUser] = fields.ForeignKeyField(
+        "models.StaffUser", related_name="events", null=True, on_delete=fields.RESTRICT
+    )
+    by_submitter = fields.BooleanField(default=False)
+    body = fields.TextField(null=True)
+    public = fields.BooleanField(default=False)
+    # Exact for staff; local midnight for the submitter.
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "event"
+        unique_together = (("case_id", "seq"),)
+        ordering = ["seq"]
+
+
+class UsedFormToken(Model):
+    # A one-time submission form token that has been used.
+    #
+    # ``id`` is an HMAC of the token's nonce; ``wrapped`` is the receipt XOR-ed with a pad that only
+    # the nonce (held by the submitter's form) can derive, so a replayed form shows the same receipt
+    # while the database alone cannot reveal it. Rows are purged after two days.
+
+    id = fields.CharField(max_length=64, primary_key=True)
+    wrapped = fields.CharField(max_length=64)
+    used_on = fields.DateField(db_index=True)
+
+    class Meta:
+        table = "used_form_token"

@@ -1,0 +1,143 @@
+"""One settings object, read from the environment (``SUGGESTBOX_*``) and ``.env``.
+
+Defaults run a demo with zero configuration: data in ``./data``, a SQLite file there, and a
+secret key generated once into the data directory (mode 0600).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from starlette.config import Config
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS_MODULE = "suggestbox.models"
+MIGRATIONS_MODULE = "suggestbox.migrations"
+
+
+def _config() -> Config:
+    env_file = Path(os.environ.get("SUGGESTBOX_ENV_FILE", ".env"))
+    return Config(env_file if env_file.is_file() else None)
+
+
+def _default_db_url(data_dir: Path) -> str:
+    return f"sqlite://{data_dir / 'suggestbox.sqlite3'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    secret_key: str = ""
+    base_url: str = ""
+    timezone: str = "Asia/Shanghai"
+    redis_url: str = ""
+    # Request body limit for the whole app (413 beyond it).
+    max_body_bytes: int = 256 * 1024
+    text_min: int = 5
+    text_max: int = 2000
+    followup_max: int = 2000
+    # Throttling: (count, window seconds).
+    track_miss_limit: int = 10
+    track_window: int = 600
+    submit_limit: int = 30
+    submit_window: int = 600
+    submit_global_limit: int = 600
+    login_fail_limit: int = 5
+    # Staff sessions.
+    session_idle_minutes: int = 120
+    session_max_hours: int = 12
+    # Days after an answer without a rating before a case may be closed.
+    rating_window_days: int = 7
+    # Cases per page in the staff queue.
+    page_size: int = 30
+    templates_dir: Path = ROOT / "templates"
+    static_dir: Path = ROOT / "static"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        c = _config()
+        data_dir = Path(c("SUGGESTBOX_DATA_DIR", default="data"))
+        values: dict[str, Any] = {
+            "data_dir": data_dir,
+            "database_url": c("SUGGESTBOX_DATABASE_URL", default="") or _default_db_url(data_dir),
+            "secret_key": c("SUGGESTBOX_SECRET_KEY", default=""),
+            "base_url": c("SUGGESTBOX_BASE_URL", default="").rstrip("/"),
+            "timezone": c("SUGGESTBOX_TIMEZONE", default="Asia/Shanghai"),
+            "redis_url": c("SUGGESTBOX_REDIS_URL", default=""),
+            "max_body_bytes": c("SUGGESTBOX_MAX_BODY_BYTES", cast=int, default=256 * 1024),
+            "session_idle_minutes": c("SUGGESTBOX_SESSION_IDLE_MINUTES", cast=int, default=120),
+            "session_max_hours": c("SUGGESTBOX_SESSION_MAX_HOURS", cast=int, default=12),
+            "rating_window_days": c("SUGGESTBOX_RATING_WINDOW_DAYS", cast=int, default=7),
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if not self.is_sqlite:
+            return None
+        path = self.database_url.split("://", 1)[1].split("?", 1)[0]
+        return None if path == ":memory:" else Path(path)
+
+    def prepare(self) -> Settings:
+        """Create the data directory (and the SQLite file's) and make sure a secret exists."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.sqlite_path is not None:
+            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        return self.ensure_secret()
+
+    def ensure_secret(self) -> Settings:
+        """Return settings with a secret key, generating one into the data dir if none is set."""
+        if self.secret_key:
+            return self
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+        return replace(self, secret_key=path.read_text().strip())
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": database_url},
+        "apps": {
+            "models": {
+                "models": [MODELS_MODULE],
+                "default_connection": "default",
+                "migrations": MIGRATIONS_MODULE,
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+# Read by the `tortoise` console script through [tool.tortoise] in pyproject.toml.
+TORTOISE_ORM = tortoise_config(
+    _config()("SUGGESTBOX_DATABASE_URL", default="")
+    or _default_db_url(Path(_config()("SUGGESTBOX_DATA_DIR", default="data")))
+)

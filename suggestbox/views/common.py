@@ -1,0 +1,102 @@
+"""Small helpers shared by the views: settings, clock, forms, the client key, staff access."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+
+from ..auth import load_session
+from ..cases import local_today
+from ..models import StaffSession, StaffUser
+from ..settings import Settings
+from ..throttle import Throttle
+
+STAFF_COOKIE = "sb_staff"
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def throttle_of(request: Request) -> Throttle:
+    throttle: Throttle = request.app.state.throttle
+    return throttle
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def today(request: Request) -> date:
+    return local_today(settings_of(request).tz)
+
+
+async def client_key(request: Request) -> str:
+    """The only use of the client's address: a daily-rotating HMAC for throttling (§1.5)."""
+    address = request.client.host if request.client else "unknown"
+    return await throttle_of(request).client_key(address)
+
+
+async def read_form(request: Request) -> FormData:
+    """Parse a form; malformed bodies become a 400, oversize ones a 413 (from the body limit)."""
+    try:
+        return await request.form(max_files=0, max_fields=50, max_part_size=256 * 1024)
+    except HTTPException:
+        raise
+    except Exception as exc:  # multipart parse errors and the like
+        raise HTTPException(400, "表单格式有误，请返回重试。") from exc
+
+
+def field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+class LoginRequired(HTTPException):
+    def __init__(self, next_path: str) -> None:
+        super().__init__(303, headers={"Location": f"/staff/login?next={next_path}"})
+
+
+async def staff_session(request: Request) -> StaffSession | None:
+    if "staff_session" in request.scope:
+        cached: StaffSession | None = request.scope["staff_session"]
+        return cached
+    s = settings_of(request)
+    session = await load_session(
+        request.cookies.get(STAFF_COOKIE),
+        now_utc(),
+        idle=timedelta(minutes=s.session_idle_minutes),
+        absolute=timedelta(hours=s.session_max_hours),
+    )
+    request.scope["staff_session"] = session
+    return session
+
+
+async def require_staff(request: Request, *roles: str) -> StaffSession:
+    """The signed-in staff session, or a redirect to login (anonymous) / 403 (wrong role)."""
+    session = await staff_session(request)
+    if session is None:
+        path = request.url.path if request.method == "GET" else "/staff/cases"
+        raise LoginRequired(path)
+    if roles and session.user.role not in roles:
+        raise HTTPException(403)
+    return session
+
+
+def user_of(session: StaffSession) -> StaffUser:
+    return session.user
+
+
+async def staff_form(request: Request, *roles: str) -> tuple[StaffSession, FormData]:
+    """For every staff POST: the session (with role check), the form, and its CSRF token."""
+    from ..tokens import csrf_ok
+
+    session = await require_staff(request, *roles)
+    form = await read_form(request)
+    if not csrf_ok(session.csrf, field(form, "csrf")):
+        raise HTTPException(403, "表单已过期或来源不明（CSRF 校验失败），请刷新页面后重试。")
+    return session, form

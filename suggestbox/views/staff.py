@@ -1,0 +1,259 @@
+"""Staff pages: login/logout, the case queue, the case page and its actions, own password."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+from tortoise.expressions import Q
+from tortoise.functions import Count
+
+from .. import auth, cases
+from ..app import render
+from ..cases import OPEN_STATUSES, RULES, STATUS_LABELS, DomainError, Status
+from ..models import Case, Category, StaffUser, Team
+from .common import (
+    STAFF_COOKIE,
+    client_key,
+    field,
+    now_utc,
+    read_form,
+    require_staff,
+    settings_of,
+    staff_form,
+    throttle_of,
+    today,
+)
+
+LEADERS = ("leader", "admin")
+
+
+def _safe_next(value: str) -> str:
+    return value if value.startswith("/staff") or value.startswith("/admin") else "/staff/cases"
+
+
+async def login_page(request: Request) -> Response:
+    return render(request, "staff/login.html", {"next": _safe_next(request.query_params.get(
+        "next", ""))})
+
+
+async def login(request: Request) -> Response:
+    s = settings_of(request)
+    throttle = throttle_of(request)
+    form = await read_form(request)
+    username = field(form, "username").strip()[:64]
+    next_path = _safe_next(field(form, "next"))
+    keys = [await client_key(request), "user:" + username]
+    context: dict[str, Any] = {"next": next_path, "username": username}
+    wait = max([await throttle.locked_for("login", k) for k in keys])
+    if wait:
+        context["error"] = f"登录失败次数太多，请 {wait} 秒后再试。"
+        return render(request, "staff/login.html", context, status_code=429)
+    user = await auth.authenticate(username, field(form, "password"))
+    if user is None:
+        for k in keys:
+            await throttle.fail("login", k, s.login_fail_limit)
+        context["error"] = "用户名或密码不正确。"
+        return render(request, "staff/login.html", context, status_code=422)
+    for k in keys:
+        await throttle.succeed("login", k)
+    await auth.end_session(request.cookies.get(STAFF_COOKIE))
+    token = await auth.start_session(user, now_utc())
+    response = RedirectResponse(next_path, status_code=303)
+    response.set_cookie(
+        STAFF_COOKIE, token, httponly=True, samesite="lax", secure=s.secure_cookies, path="/",
+        max_age=s.session_max_hours * 3600,
+    )
+    return response
+
+
+async def logout(request: Request) -> Response:
+    await staff_form(request)
+    await auth.end_session(request.cookies.get(STAFF_COOKIE))
+    response = RedirectResponse("/staff/login", status_code=303)
+    response.delete_cookie(STAFF_COOKIE, path="/")
+    return response
+
+
+# ---- queue ----------------------------------------------------------------------------------
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
+async def queue(request: Request) -> Response:
+    session = await require_staff(request)
+    user = session.user
+    p = request.query_params
+    s = settings_of(request)
+    qs = Case.all()
+    if user.role == "handler":
+        qs = qs.filter(assignee_id=user.id)
+    filters: dict[str, Any] = {
+        "status": p.get("status", ""),
+        "category": _int(p.get("category")),
+        "team": _int(p.get("team")),
+        "assignee": _int(p.get("assignee")),
+        "overdue": p.get("overdue") == "1",
+        "q": p.get("q", "").strip()[:100],
+    }
+    if filters["category"]:
+        qs = qs.filter(category_id=filters["category"])
+    if filters["team"]:
+        qs = qs.filter(team_id=filters["team"])
+    if filters["assignee"] and user.role != "handler":
+        qs = qs.filter(assignee_id=filters["assignee"])
+    if filters["overdue"]:
+        qs = qs.filter(deadline__lt=today(request), status__in=list(OPEN_STATUSES))
+    if filters["q"]:
+        qs = qs.filter(body__icontains=filters["q"])
+    counts_rows = await qs.annotate(n=Count("id")).group_by("status").values("status", "n")
+    counts = {row["status"]: row["n"] for row in counts_rows}
+    if filters["status"] in STATUS_LABELS:
+        qs = qs.filter(status=filters["status"])
+    elif filters["status"] == "open":
+        qs = qs.filter(status__in=list(OPEN_STATUSES))
+    # Keyset paging on (received_on, id), both indexed: fast at any depth. Within a day the
+    # order is by random id, so it does not reveal the order of submissions.
+    after = p.get("after", "")
+    if after:
+        try:
+            day_s, id_s = after.split("_", 1)
+            day, last_id = date.fromisoformat(day_s), uuid.UUID(id_s)
+        except ValueError as exc:
+            raise HTTPException(400) from exc
+        qs = qs.filter(Q(received_on__lt=day) | Q(received_on=day, id__lt=last_id))
+    rows = await qs.order_by("-received_on", "-id").limit(s.page_size + 1).select_related(
+        "category", "team", "assignee")
+    more = len(rows) > s.page_size
+    rows = rows[: s.page_size]
+    next_after = f"{rows[-1].received_on.isoformat()}_{rows[-1].id}" if more else ""
+    query = {k: ("1" if v is True else v) for k, v in filters.items() if v}
+    return render(request, "staff/queue.html", {
+        "me": user, "csrf": session.csrf, "rows": rows, "counts": counts,
+        "total": sum(counts.values()), "filters": filters, "query": query,
+        "next_after": next_after, "today": today(request),
+        "categories": await Category.all(), "teams": await Team.all(),
+        "handlers": await StaffUser.filter(active=True),
+        "open_statuses": OPEN_STATUSES,
+    })
+
+
+# ---- case page ------------------------------------------------------------------------------
+
+async def _case_for(request: Request, user: StaffUser) -> Case:
+    try:
+        case_id = uuid.UUID(request.path_params["case_id"])
+    except ValueError as exc:
+        raise HTTPException(404) from exc
+    case = await Case.get_or_none(id=case_id).select_related(
+        "category", "team", "assignee", "merged_into")
+    # A handler sees only their own cases; others' are "not found", not "forbidden".
+    if case is None or (user.role == "handler" and case.assignee_id != user.id):  # type: ignore[attr-defined]
+        raise HTTPException(404)
+    return case
+
+
+async def _case_context(request: Request, case: Case, session: Any) -> dict[str, Any]:
+    user = session.user
+    s = settings_of(request)
+    return {
+        "me": user, "csrf": session.csrf, "case": case,
+        "events": await cases.timeline(case, public_only=False),
+        "duplicates": await Case.filter(merged_into_id=case.id),
+        "actions": cases.allowed_actions(case, user),
+        "rules": RULES,
+        "handlers": await StaffUser.filter(active=True, role__in=["handler", "leader", "admin"]),
+        "today": today(request),
+        "can_close_unrated": cases.can_close_unrated(case, now_utc(), s.rating_window_days),
+        "can_publish": user.role in LEADERS and case.status in (Status.ANSWERED, Status.CLOSED),
+    }
+
+
+async def case_page(request: Request) -> Response:
+    session = await require_staff(request)
+    case = await _case_for(request, session.user)
+    return render(request, "staff/case.html", await _case_context(request, case, session))
+
+
+async def case_action(request: Request) -> Response:
+    session, form = await staff_form(request)
+    case = await _case_for(request, session.user)
+    s = settings_of(request)
+    action = field(form, "action")
+    try:
+        deadline_s = field(form, "deadline")
+        try:
+            deadline = date.fromisoformat(deadline_s) if deadline_s else None
+        except ValueError as exc:
+            raise DomainError("办理期限的日期格式不对。", field="deadline") from exc
+        body = field(form, "body")
+        if body.strip():
+            body = cases.clean_text(body, minimum=1, maximum=s.text_max * 2, label="内容")
+        await cases.apply(
+            case.id, action, session.user, now=now_utc(), tz=s.tz, body=body,
+            assignee_id=_int(field(form, "assignee")), deadline=deadline,
+            merge_into=field(form, "merge_into"), summary=field(form, "summary"),
+            show_reply=field(form, "show_reply") == "1",
+            rating_window_days=s.rating_window_days,
+        )
+    except DomainError as e:
+        context = await _case_context(request, case, session)
+        context.update(error=e.message, form=dict(form), failed_action=action)
+        return render(request, "staff/case.html", context, status_code=422)
+    if session.user.role == "handler" and action in ("return", "transfer"):
+        return RedirectResponse("/staff/cases", status_code=303)
+    return RedirectResponse(f"/staff/cases/{case.id}", status_code=303)
+
+
+# ---- own account ----------------------------------------------------------------------------
+
+async def account_page(request: Request) -> Response:
+    session = await require_staff(request)
+    return render(request, "staff/account.html", {"me": session.user, "csrf": session.csrf})
+
+
+async def account(request: Request) -> Response:
+    session, form = await staff_form(request)
+    user = session.user
+    context: dict[str, Any] = {"me": user, "csrf": session.csrf}
+    if await auth.authenticate(user.username, field(form, "current")) is None:
+        context["error"] = "当前密码不正确。"
+        return render(request, "staff/account.html", context, status_code=422)
+    if field(form, "password") != field(form, "password2"):
+        context["error"] = "两次输入的新密码不一致。"
+        return render(request, "staff/account.html", context, status_code=422)
+    try:
+        await auth.set_password(user, field(form, "password"))
+    except DomainError as e:
+        context["error"] = e.message
+        return render(request, "staff/account.html", context, status_code=422)
+    # All sessions, this one included, have ended: sign in again with the new password.
+    response = RedirectResponse("/staff/login", status_code=303)
+    response.delete_cookie(STAFF_COOKIE, path="/")
+    return response
+
+
+async def staff_home(request: Request) -> Response:
+    return RedirectResponse("/staff/cases", status_code=303)
+
+
+routes = [
+    Route("/staff", staff_home, methods=["GET"]),
+    Route("/staff/login", login_page, methods=["GET"]),
+    Route("/staff/login", login, methods=["POST"]),
+    Route("/staff/logout", logout, methods=["POST"]),
+    Route("/staff/cases", queue, methods=["GET"]),
+    Route("/staff/cases/{case_id:str}", case_page, methods=["GET"]),
+    Route("/staff/cases/{case_id:str}/act", case_action, methods=["POST"]),
+    Route("/staff/account", account_page, methods=["GET"]),
+    Route("/staff/account", account, methods=["POST"]),
+]
