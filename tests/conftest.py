@@ -245,3 +245,19 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     server = start_server(tmp_path)
     yield server
     stop_server(server)
+
+
+async def seed_case(body: str = "通过领域函数直接创建的案件。", category_id: int = 1,
+                    team: Any = None, secret_key: str = "seed-secret") -> Any:
+    """Create a case through the domain function (no HTTP, no throttling); return it."""
+    import secrets as _secrets
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from suggestbox.cases import submit_case
+
+    result = await submit_case(
+        secret_key=secret_key, nonce=_secrets.token_urlsafe(18), category_id=category_id,
+        team=team, body=body, today=date.today(), tz=ZoneInfo("Asia/Shanghai"),
+    )
+    return result.case
