@@ -26,7 +26,7 @@ run: $(VENV)/.run-deps
 	$(BIN)/suggestbox serve --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.test-deps
-	$(BIN)/ruff check suggestbox tests bench
+	$(BIN)/ruff check suggestbox tests $(wildcard bench)
 
 typecheck: $(VENV)/.test-deps
 	$(BIN)/mypy

@@ -58,7 +58,8 @@ async def users(request: Request) -> Response:
             await auth.add_user(field(form, "username"), field(form, "role"),
                                 field(form, "password"), field(form, "display_name"))
         else:
-            user = await StaffUser.get_or_none(id=int(field(form, "id") or 0))
+            user_id = field(form, "id")
+            user = await StaffUser.get_or_none(id=int(user_id)) if user_id.isdigit() else None
             if user is None:
                 raise HTTPException(404)
             if op == "disable":
