@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -191,7 +192,9 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
-    from .views import admin, public, staff
+    from . import worker
+    from .views import admin, board, channels, posters, public, staff
+    from .views import reports as report_views
 
     settings = (settings or Settings.from_env()).prepare()
 
@@ -201,15 +204,26 @@ def create_app(settings: Settings | None = None) -> Starlette:
             app, config=tortoise_config(settings.database_url), generate_schemas=False
         ):
             await purge_used_tokens(date.today())
+            # Notification delivery and deadline reminders (worker.py), if not run separately.
+            notifier = asyncio.create_task(worker.run(settings)) \
+                if settings.inline_worker else None
             try:
                 yield
             finally:
+                if notifier is not None:
+                    notifier.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await notifier
                 await app.state.throttle.store.close()
 
     routes = [
         *public.routes,
         *staff.routes,
+        *report_views.routes,
         *admin.routes,
+        *board.routes,
+        *posters.routes,
+        *channels.routes,
         Mount("/static", app=StaticFiles(directory=str(settings.static_dir)), name="static"),
         Route("/healthz", public.healthz),
     ]

@@ -18,7 +18,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from . import receipts, tokens
+from . import notify, receipts, tokens
 from .models import Case, Category, Event, StaffUser, Team, UsedFormToken
 
 
@@ -167,7 +167,7 @@ async def submit_case(
         raise DomainError("请选择一个类别。", field="category")
     receipt = receipts.new_receipt()
     try:
-        async with in_transaction():
+        async with in_transaction() as conn:
             await UsedFormToken.create(
                 id=used_key, wrapped=tokens.wrap(nonce, receipt), used_on=today
             )
@@ -184,6 +184,7 @@ async def submit_case(
                 id=uuid.uuid4(), case=case, seq=1, action="submit", to_status=Status.NEW,
                 by_submitter=True, public=True, at=day_start(today, tz),
             )
+            await notify.enqueue_for_event(case, "submit", None, conn=conn, today=today, tz=tz)
     except IntegrityError:
         # A concurrent duplicate POST of the same form won the race: show its receipt.
         previous = await UsedFormToken.get_or_none(id=used_key)
@@ -257,6 +258,10 @@ async def apply(
     rule = RULES.get(action)
     if rule is None or action == "submit":
         raise DomainError("未知的操作。")
+    if action == "publish":
+        # The public summary is the publish event's text (the board never shows the original).
+        body = clean_text(summary, minimum=1, maximum=4000, label="公示摘要") \
+            if (summary or "").strip() else None
     body = (body or "").strip() or None
     if rule.needs_body and not body:
         raise DomainError(_body_prompt(action), field="body")
@@ -311,7 +316,9 @@ async def apply(
                 )
             changed["closed_at"] = now
         elif action in ("reopen", "rate_unsatisfied"):
-            changed.update(reopen_count=case.reopen_count + 1, closed_at=None, published=False)
+            # A reopened case leaves the board until a leader publishes it again.
+            changed.update(reopen_count=case.reopen_count + 1, closed_at=None, published=False,
+                           published_at=None)
             if action == "rate_unsatisfied":
                 changed.update(rating="unsatisfied", rated_on=today)
         elif action == "rate":
@@ -344,6 +351,8 @@ async def apply(
             to_status=rule.target, body=body, public=rule.public,
             at=day_start(today, tz) if actor is None else now,
         )
+        await notify.enqueue_for_event(case, action, actor, conn=conn, today=today, tz=tz,
+                                       changes=changed)
     return event
 
 

@@ -24,7 +24,10 @@ def _password(args: argparse.Namespace) -> str:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    if args.workers > 1 and settings.is_sqlite:
+    from .logging_config import log_config
+
+    workers = args.workers or settings.workers
+    if workers > 1 and settings.is_sqlite:
         print(
             "错误：SQLite 只能用 1 个 worker（多个进程写同一个 SQLite 文件会出现 "
             "“database is locked”）。要用多个 worker，"
@@ -37,18 +40,36 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if not asyncio.run(_has_admin(settings)):
         print("提示：还没有管理员账号。创建一个：suggestbox user add admin --role admin")
     print(f"suggestbox serving on http://{args.host}:{args.port}", flush=True)
+    _log_start(args.log_level, settings, workers)
     uvicorn.run(
         "suggestbox.asgi:app",
         host=args.host,
         port=args.port,
-        workers=args.workers,
-        access_log=False,  # DESIGN.md §1.1: the access log writes client addresses
+        workers=workers,
+        # DESIGN.md §1.1: the access log writes client addresses. Off unless SUGGESTBOX_ACCESS_LOG
+        # (which `suggestbox check` flags); structured, address-free lines from log_config.
+        access_log=settings.access_log,
+        log_config=log_config(args.log_level, access_log=settings.access_log),
         proxy_headers=True,
         forwarded_allow_ips=os.environ.get("SUGGESTBOX_FORWARDED_ALLOW_IPS", "127.0.0.1"),
         server_header=False,
         log_level=args.log_level,
     )
     return 0
+
+
+def _log_start(level: str, settings: Settings, workers: int) -> None:
+    import logging
+    import logging.config
+
+    from .logging_config import log_config
+
+    logging.config.dictConfig(log_config(level, access_log=settings.access_log))
+    logging.getLogger("suggestbox").info("starting", extra={"fields": {
+        "event": "start", "workers": workers,
+        "database": "sqlite" if settings.is_sqlite else "postgres",
+        "throttle": "redis" if settings.redis_url else "memory",
+    }})
 
 
 async def _migrate(settings: Settings) -> None:
@@ -69,6 +90,34 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     asyncio.run(_migrate(settings))
     print("数据库已迁移到最新版本。")
     return 0
+
+
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from .backup import BackupError, backup
+
+    try:
+        print(backup(settings, args.out))
+    except BackupError as e:
+        print(e, file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from .backup import BackupError, restore
+
+    try:
+        print(restore(settings, args.in_file))
+    except BackupError as e:
+        print(e, file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    from .check import main as check_main
+
+    return check_main(settings)
 
 
 def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
@@ -124,18 +173,72 @@ def cmd_team(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run())
 
 
+def cmd_qr(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from .qr import run_cli
+
+    code, message = run_cli(settings, team=args.team, poster=args.poster, out=Path(args.out),
+                            base_url=args.base_url)
+    print(message, file=sys.stderr if code else sys.stdout)
+    return code
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from .worker import cli_remind, cli_worker
+
+    return cli_remind(settings) if args.command == "remind" else cli_worker(settings, args.once)
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from .cases import local_today
+    from .db import orm
+    from .reports import Month
+    from .views.reports import export
+
+    try:
+        month = Month.parse(args.month) if args.month else Month.last_complete(
+            local_today(settings.tz))
+    except ValueError as e:
+        print(f"错误：{e}（例如 2026-03）。", file=sys.stderr)
+        return 2
+
+    async def run() -> bytes:
+        async with orm(settings):
+            return await export(month, args.format, settings, what=args.what)
+
+    data = asyncio.run(run())
+    if args.out:
+        with open(args.out, "wb") as fh:
+            fh.write(data)
+        print(f"已写入 {args.out}（{month}）。")
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="suggestbox", description="职工百宝箱")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="run the web service")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--workers", type=int, default=1)
+    s.add_argument("--workers", type=int, default=None,
+                   help="worker processes (default: SUGGESTBOX_WORKERS or 1)")
     s.add_argument("--no-migrate", action="store_true", help="do not apply migrations first")
     s.add_argument("--log-level", default="info")
     s.set_defaults(func=cmd_serve)
     m = sub.add_parser("migrate", help="apply database migrations")
     m.set_defaults(func=cmd_migrate)
+    b = sub.add_parser("backup", help="back up the database to a file (service may keep running)")
+    b.add_argument("--out", required=True, help="backup file to write")
+    b.set_defaults(func=cmd_backup)
+    r = sub.add_parser("restore", help="restore a backup into an empty database")
+    r.add_argument("--in", dest="in_file", required=True, help="backup file to read")
+    r.set_defaults(func=cmd_restore)
+    c = sub.add_parser("check", help="check the deployment settings; non-zero exit if serious")
+    c.set_defaults(func=cmd_check)
     u = sub.add_parser("user", help="manage staff accounts")
     u.add_argument("action", choices=["add", "disable", "enable", "passwd", "list"])
     u.add_argument("name", nargs="?", default="")
@@ -148,6 +251,26 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("code", nargs="?", default="")
     t.add_argument("name", nargs="?", default="")
     t.set_defaults(func=cmd_team)
+    q = sub.add_parser("qr", help="QR code (.svg/.png) or printable A4 posters (.html)")
+    q.add_argument("--team", help="team code (default: the whole box)")
+    q.add_argument("--poster", action="store_true",
+                   help="A4 poster page; without --team: the box and every active team")
+    q.add_argument("--out", required=True, help="FILE.svg, FILE.png, or FILE.html with --poster")
+    q.add_argument("--base-url", help="public URL (default: SUGGESTBOX_BASE_URL)")
+    q.set_defaults(func=cmd_qr)
+    w = sub.add_parser("worker", help="deliver notifications and send deadline reminders "
+                       "(a service; or set SUGGESTBOX_INLINE_WORKER=1 in the app)")
+    w.add_argument("--once", action="store_true", help="one round, then exit")
+    w.set_defaults(func=cmd_worker)
+    rm = sub.add_parser("remind", help="one round of reminders and delivery (systemd timer, cron)")
+    rm.set_defaults(func=cmd_worker)
+    rp = sub.add_parser("report", help="monthly summary (月度汇总) as html, csv or json")
+    rp.add_argument("month", nargs="?", default="", help="YYYY-MM (default: last complete month)")
+    rp.add_argument("--format", choices=["html", "csv", "json"], default="html")
+    rp.add_argument("--what", choices=["figures", "cases"], default="figures",
+                    help="for csv: the figures, or the list of answered cases")
+    rp.add_argument("--out", help="write to this file instead of standard output")
+    rp.set_defaults(func=cmd_report)
     return p
 
 
@@ -157,7 +280,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         getattr(args, "name", "") or getattr(args, "code", "")
     ):
         raise SystemExit("请给出名称。")
-    code: int = args.func(args, Settings.from_env().prepare())
+    settings = Settings.from_env()
+    # `check` reports the configuration as it is: no data directory or secret created.
+    code: int = args.func(args, settings if args.command == "check" else settings.prepare())
     return code
 
 

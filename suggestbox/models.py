@@ -160,3 +160,59 @@ class UsedFormToken(Model):
 
     class Meta:
         table = "used_form_token"
+
+
+class Channel(Model):
+    # A webhook that hears about cases: a WeCom, DingTalk or Feishu group bot, or a generic JSON
+    # endpoint. ``user`` set: that staff member's own channel (assignments and reminders go there
+    # first), else a group channel (the leaders' group).
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=64)
+    kind = fields.CharField(max_length=16)  # wecom | dingtalk | feishu | json
+    url = fields.CharField(max_length=1024)
+    # Optional signing secret (DingTalk, Feishu, generic JSON).
+    secret = fields.CharField(max_length=255, default="")
+    user: fields.ForeignKeyNullableRelation[StaffUser] = fields.ForeignKeyField(
+        "models.StaffUser", related_name="channels", null=True, on_delete=fields.CASCADE
+    )
+    enabled = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "notify_channel"
+        ordering = ["id"]
+
+
+class OutboxMessage(Model):
+    # One notification to one channel, written in the same transaction as the event that causes
+    # it and delivered later by the worker. It holds no case text and no submitter time: the day
+    # it was written, and a next-attempt time that is scheduling state only (a new row starts at
+    # local midnight, and the time is cleared once the message is settled). Random keys, so key
+    # order does not reveal the order of events.
+
+    id = fields.UUIDField(primary_key=True)
+    channel: fields.ForeignKeyRelation[Channel] = fields.ForeignKeyField(
+        "models.Channel", related_name="messages", on_delete=fields.CASCADE
+    )
+    # new_case | assigned | due_tomorrow | overdue | unsatisfied | returned | batch | test
+    kind = fields.CharField(max_length=16)
+    title = fields.CharField(max_length=128)
+    text = fields.TextField()
+    # Staff link, relative (the base URL is added when sending).
+    path = fields.CharField(max_length=255, default="")
+    # One line for batches and digests (a category name, or a case number and a few words).
+    summary = fields.CharField(max_length=255, default="")
+    # pending | held | sending | sent | failed | batched
+    status = fields.CharField(max_length=16)
+    tries = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(null=True)
+    created_on = fields.DateField()
+    settled_on = fields.DateField(null=True)
+    last_error = fields.CharField(max_length=255, default="")
+    # Makes reminders and batches idempotent across processes.
+    dedup_key = fields.CharField(max_length=160, null=True, unique=True)
+
+    class Meta:
+        table = "notify_outbox"
+        indexes = (("status", "next_attempt_at"),)

@@ -54,8 +54,28 @@ class Settings:
     session_max_hours: int = 12
     # Days after an answer without a rating before a case may be closed.
     rating_window_days: int = 7
+    # Monthly report: days within which a case counts as responded to (响应率), and the smallest
+    # team shown on its own (small-group protection, DESIGN.md §1.6).
+    response_limit_days: int = 2
+    small_group_k: int = 3
+    # Deployment (check.py, `suggestbox serve`): uvicorn worker processes, and uvicorn's access
+    # log (off: it writes client addresses; `suggestbox check` flags it when on).
+    workers: int = 1
+    access_log: bool = False
     # Cases per page in the staff queue.
     page_size: int = 30
+    # Notifications (notify.py, worker.py): run the delivery/reminder loop inside the app, how
+    # often it wakes, tries before a message is marked failed, quiet-time batching of submitter
+    # events (hours, 0 = off), one daily digest instead of one message per event, and the local
+    # hour for reminders and the digest. Backoff and timeout are for tests and tuning.
+    inline_worker: bool = True
+    notify_poll_seconds: float = 30.0
+    notify_max_tries: int = 8
+    notify_quiet_hours: int = 0
+    notify_digest: bool = False
+    notify_hour: int = 8
+    notify_backoff_seconds: float = 30.0
+    notify_timeout_seconds: float = 10.0
     templates_dir: Path = ROOT / "templates"
     static_dir: Path = ROOT / "static"
     extra: dict[str, Any] = field(default_factory=dict)
@@ -90,6 +110,16 @@ class Settings:
             "session_idle_minutes": c("SUGGESTBOX_SESSION_IDLE_MINUTES", cast=int, default=120),
             "session_max_hours": c("SUGGESTBOX_SESSION_MAX_HOURS", cast=int, default=12),
             "rating_window_days": c("SUGGESTBOX_RATING_WINDOW_DAYS", cast=int, default=7),
+            "response_limit_days": c("SUGGESTBOX_RESPONSE_LIMIT_DAYS", cast=int, default=2),
+            "small_group_k": c("SUGGESTBOX_SMALL_GROUP_K", cast=int, default=3),
+            "workers": c("SUGGESTBOX_WORKERS", cast=int, default=1),
+            "access_log": c("SUGGESTBOX_ACCESS_LOG", cast=bool, default=False),
+            "inline_worker": c("SUGGESTBOX_INLINE_WORKER", cast=bool, default=True),
+            "notify_poll_seconds": c("SUGGESTBOX_NOTIFY_POLL_SECONDS", cast=float, default=30.0),
+            "notify_max_tries": c("SUGGESTBOX_NOTIFY_MAX_TRIES", cast=int, default=8),
+            "notify_quiet_hours": c("SUGGESTBOX_NOTIFY_QUIET_HOURS", cast=int, default=0),
+            "notify_digest": c("SUGGESTBOX_NOTIFY_DIGEST", cast=bool, default=False),
+            "notify_hour": c("SUGGESTBOX_NOTIFY_HOUR", cast=int, default=8),
         }
         values.update(overrides)
         return cls(**values)

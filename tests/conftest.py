@@ -211,11 +211,12 @@ def start_server(tmp: Path, database_url: str | None = None, workers: int = 1,
         **(extra_env or {}),
     }
     log = tmp / f"server-{port}.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "suggestbox.cli", "serve", "--port", str(port),
-         "--workers", str(workers)],
-        env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT,
-    )
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "suggestbox.cli", "serve", "--port", str(port),
+             "--workers", str(workers)],
+            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

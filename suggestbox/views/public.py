@@ -63,6 +63,8 @@ async def submit(request: Request) -> Response:
         errors["body"] = e.message
     try:
         category_id = int(field(form, "category"))
+        if not 0 < category_id < 2**31:  # beyond the column's range the driver fails (500)
+            raise ValueError
     except ValueError:
         category_id = 0
         errors["category"] = "请选择一个类别。"

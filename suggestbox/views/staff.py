@@ -84,9 +84,11 @@ async def logout(request: Request) -> Response:
 
 def _int(value: str | None) -> int | None:
     try:
-        return int(value) if value else None
+        number = int(value) if value else None
     except ValueError:
         return None
+    # Beyond the integer columns' range the database driver fails (a 500): treat as absent.
+    return number if number is None or abs(number) < 2**31 else None
 
 
 async def queue(request: Request) -> Response:

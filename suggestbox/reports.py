@@ -1,0 +1,730 @@
+"""Monthly summary (月度汇总): figures computed with SQL aggregates, never by loading cases.
+
+Every figure is one aggregate query (or a small histogram of integer day counts) over indexed
+ranges: cases by ``received_on``, ``deadline`` or status, events by ``at``. Percentiles are
+computed in Python from a ``GROUP BY days`` histogram, which is exact and portable.
+
+Time: a month is the workshop's local calendar month. Staff actions are compared with the UTC
+instants of local midnights. Local dates of instants are taken in SQL: exactly with
+``AT TIME ZONE`` on PostgreSQL, and on SQLite with the zone's UTC offset in the middle of the month
+(exact for zones without daylight saving time, such as Asia/Shanghai).
+
+Small-group protection (DESIGN.md §1.6): teams with fewer than K cases received in the month are
+folded into "其他"; when the folded group itself holds fewer than K cases its figures are shown
+as "<K" only.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from .cases import day_start, local_today
+from .models import Category, Team
+
+OPEN_SQL = "('new','accepted','in_progress')"
+LIST_LIMIT = 500
+TREND_MONTHS = 12
+
+TOTAL_LABELS: dict[str, str] = {
+    "received": "收到",
+    "accepted": "受理",
+    "rejected": "不予受理",
+    "answered": "答复",
+    "closed": "办结",
+    "open_at_end": "月末未办结",
+    "overdue_at_end": "月末超期",
+    "reopened": "不满意重办",
+    "merged": "合并为重复",
+}
+TOTAL_DEFINITIONS: dict[str, str] = {
+    "received": "收到日期在本月的案件数。",
+    "accepted": "本月有“受理”操作的案件数（同一案件只计一次）。",
+    "rejected": "本月有“不予受理”操作的案件数。",
+    "answered": "本月有“答复”操作的案件数（同一案件多次答复只计一次）。",
+    "closed": "本月有“办结”操作的案件数。",
+    "open_at_end": "月末（下月 1 日零时）处于待受理、已受理或办理中的案件数。",
+    "overdue_at_end": "月末未办结、且办理期限早于下月 1 日的案件数（按案件当前期限）。",
+    "reopened": "本月提交人评价“不满意”、案件重新办理的次数。",
+    "merged": "本月被合并为重复件的案件数。",
+}
+RATE_LABELS: dict[str, str] = {
+    "response": "响应率",
+    "on_time": "按时办结率",
+    "resolution": "解决率",
+    "satisfaction": "满意率",
+}
+
+
+def rate_definitions(limit_days: int) -> dict[str, str]:
+    return {
+        "response": (
+            f"本月收到的案件中，在 {limit_days} 天内（首次受理或不予受理的日期 − 收到日期 ≤ "
+            f"{limit_days}）作出响应的件数 ÷ 本月收到的件数。"
+        ),
+        "on_time": (
+            "办理期限在本月的案件（不含合并的重复件）中，首次答复日期不晚于期限的件数 ÷ "
+            "办理期限在本月的件数。"
+        ),
+        "resolution": (
+            "本月办结的案件中，评价为满意或基本满意的件数，加上从未评价、过了评价期办结的件数 ÷ "
+            "本月办结的件数。评价过“不满意”、重办后未再评价就办结的不计为解决。"
+        ),
+        "satisfaction": (
+            "本月作出评价的案件中（同一案件以本月最后一次评价为准），"
+            "（满意 + 基本满意）件数 ÷ 评价件数。"
+        ),
+    }
+
+
+TIME_DEFINITIONS = {
+    "accept": "本月首次响应（受理或不予受理）的案件：响应日期 − 收到日期（天）。",
+    "answer": "本月首次答复的案件：首次答复日期 − 收到日期（天）。",
+}
+PERCENTILE_NOTE = "中位数与第 90 百分位数按线性插值计算（与 PostgreSQL percentile_cont 相同）。"
+
+
+# ---- months ---------------------------------------------------------------------------------
+
+MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+@dataclass(frozen=True, order=True)
+class Month:
+    year: int
+    month: int
+
+    @classmethod
+    def parse(cls, text: str) -> Month:
+        """``YYYY-MM`` → Month; ValueError on anything else (years 2000–2999)."""
+        m = MONTH_RE.match(text.strip())
+        if not m:
+            raise ValueError("月份格式应为 YYYY-MM")
+        year, month = int(m.group(1)), int(m.group(2))
+        if not (2000 <= year <= 2999 and 1 <= month <= 12):
+            raise ValueError("月份超出范围")
+        return cls(year, month)
+
+    @classmethod
+    def of(cls, day: date) -> Month:
+        return cls(day.year, day.month)
+
+    @classmethod
+    def last_complete(cls, today: date) -> Month:
+        return cls.of(today).prev()
+
+    @property
+    def first(self) -> date:
+        return date(self.year, self.month, 1)
+
+    def next(self) -> Month:
+        return Month(self.year + 1, 1) if self.month == 12 else Month(self.year, self.month + 1)
+
+    def prev(self) -> Month:
+        return Month(self.year - 1, 12) if self.month == 1 else Month(self.year, self.month - 1)
+
+    def minus(self, months: int) -> Month:
+        m = self
+        for _ in range(months):
+            m = m.prev()
+        return m
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.year} 年 {self.month} 月"
+
+    @property
+    def short(self) -> str:
+        return f"{self.month}月" if self.month != 1 else f"{self.year % 100:02d}年1月"
+
+
+# ---- result types ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rate:
+    num: int
+    den: int
+
+    @property
+    def value(self) -> float | None:
+        return None if self.den == 0 else self.num / self.den
+
+    @property
+    def display(self) -> str:
+        """"—" for a zero denominator, never 0% or 100%."""
+        v = self.value
+        return "—" if v is None else f"{v * 100:.1f}%"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"num": self.num, "den": self.den, "value": self.value, "display": self.display}
+
+
+@dataclass
+class Figures:
+    month: Month
+    totals: dict[str, int]
+    rates: dict[str, Rate]
+
+
+@dataclass(frozen=True)
+class Spread:
+    n: int
+    median: float | None
+    p90: float | None
+
+    @staticmethod
+    def fmt(v: float | None) -> str:
+        if v is None:
+            return "—"
+        return f"{v:.0f}" if v == int(v) else f"{v:.1f}"
+
+    @property
+    def median_display(self) -> str:
+        return self.fmt(self.median)
+
+    @property
+    def p90_display(self) -> str:
+        return self.fmt(self.p90)
+
+
+@dataclass
+class Group:
+    key: str
+    label: str
+    received: int = 0
+    answered: int = 0
+    closed: int = 0
+    folded_teams: int = 0
+    suppressed: bool = False  # a folded group still smaller than K: show "<K"
+
+    def shown(self, name: str, k: int) -> str:
+        value: int = getattr(self, name)
+        return f"<{k}" if self.suppressed and value else str(value)
+
+
+@dataclass
+class ListedCase:
+    number: str
+    category: str
+    summary: str  # the public summary, or "" when not published
+    answer: str  # the full answer when published, else its first line only
+    received_on: date
+    answered_on: date
+    days: int
+
+
+@dataclass
+class TrendPoint:
+    month: Month
+    received: int
+    answered: int
+
+
+@dataclass
+class Report:
+    month: Month
+    figures: Figures
+    previous: Figures
+    accept_times: Spread
+    answer_times: Spread
+    by_category: list[Group]
+    by_team: list[Group]
+    cases: list[ListedCase]
+    cases_total: int
+    trend: list[TrendPoint]
+    timezone: str
+    response_limit_days: int
+    small_group_k: int
+    rating_window_days: int
+    generated_at: datetime
+    complete: bool  # the month has ended
+    definitions: dict[str, str] = field(default_factory=dict)
+
+    def delta(self, name: str) -> str:
+        d = self.figures.totals[name] - self.previous.totals[name]
+        return f"{d:+d}" if d else "0"
+
+    def rate_delta(self, name: str) -> str:
+        a, b = self.figures.rates[name].value, self.previous.rates[name].value
+        if a is None or b is None:
+            return "—"
+        d = round((a - b) * 100, 1)
+        return "0" if d == 0 else f"{d:+.1f} 个百分点"
+
+    def as_dict(self) -> dict[str, Any]:
+        def fig(f: Figures) -> dict[str, Any]:
+            return {"month": str(f.month), "totals": f.totals,
+                    "rates": {k: r.as_dict() for k, r in f.rates.items()}}
+
+        def grp(g: Group) -> dict[str, Any]:
+            d = asdict(g)
+            if g.suppressed:
+                for name in ("received", "answered", "closed"):
+                    d[name] = g.shown(name, self.small_group_k)
+            return d
+
+        return {
+            "month": str(self.month),
+            "complete": self.complete,
+            "timezone": self.timezone,
+            "settings": {"response_limit_days": self.response_limit_days,
+                         "small_group_k": self.small_group_k,
+                         "rating_window_days": self.rating_window_days},
+            "current": fig(self.figures),
+            "previous": fig(self.previous),
+            "times": {"accept": asdict(self.accept_times), "answer": asdict(self.answer_times)},
+            "by_category": [grp(g) for g in self.by_category],
+            "by_team": [grp(g) for g in self.by_team],
+            "cases_total": self.cases_total,
+            "cases": [
+                {**asdict(c), "received_on": c.received_on.isoformat(),
+                 "answered_on": c.answered_on.isoformat()} for c in self.cases
+            ],
+            "trend": [{"month": str(t.month), "received": t.received, "answered": t.answered}
+                      for t in self.trend],
+            "definitions": self.definitions,
+            "generated_at": self.generated_at.isoformat(),
+        }
+
+
+# ---- percentiles ----------------------------------------------------------------------------
+
+def percentile(histogram: Mapping[int, int], p: float) -> float | None:
+    """Linear-interpolation percentile (PostgreSQL percentile_cont) of a {value: count} map."""
+    n = sum(histogram.values())
+    if n == 0:
+        return None
+    pos = p * (n - 1)
+    lo_rank = int(pos)
+    hi_rank = min(lo_rank + 1, n - 1)
+
+    def kth(rank: int) -> int:
+        seen = 0
+        for value in sorted(histogram):
+            seen += histogram[value]
+            if rank < seen:
+                return value
+        raise AssertionError("rank out of range")  # pragma: no cover
+
+    lo, hi = kth(lo_rank), kth(hi_rank)
+    return lo + (hi - lo) * (pos - lo_rank)
+
+
+def spread(histogram: Mapping[int, int]) -> Spread:
+    return Spread(sum(histogram.values()), percentile(histogram, 0.5), percentile(histogram, 0.9))
+
+
+# ---- SQL ------------------------------------------------------------------------------------
+
+_PARAM = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+
+
+class _Db:
+    """A thin layer over the raw connection: named parameters, dialect snippets."""
+
+    def __init__(self, conn: BaseDBAsyncClient, tz: ZoneInfo, offset_minutes: int) -> None:
+        self.conn = conn
+        self.pg = conn.capabilities.dialect == "postgres"
+        self.tz = tz
+        self.offset = f"{offset_minutes:+d} minutes"
+
+    def local_date(self, col: str) -> str:
+        if self.pg:
+            return f"(({col}) AT TIME ZONE :tz)::date"
+        return f"date({col}, :off)"
+
+    def days(self, later: str, earlier: str) -> str:
+        if self.pg:
+            return f"({later} - {earlier})"
+        return f"CAST(ROUND(julianday({later}) - julianday({earlier})) AS INTEGER)"
+
+    def month_of(self, day_expr: str) -> str:
+        if self.pg:
+            return f"to_char({day_expr}, 'YYYY-MM')"
+        return f"strftime('%Y-%m', {day_expr})"
+
+    def _value(self, v: Any) -> Any:
+        if self.pg:
+            return v
+        if isinstance(v, datetime):
+            return v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S+00:00")
+        if isinstance(v, date):
+            return v.isoformat()
+        return v
+
+    async def rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        params.setdefault("tz", self.tz.key)
+        params.setdefault("off", self.offset)
+        order: list[str] = []
+
+        def sub(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if self.pg:
+                if name not in order:
+                    order.append(name)
+                return f"${order.index(name) + 1}"
+            order.append(name)
+            return "?"
+
+        text = _PARAM.sub(sub, sql)
+        values = [self._value(params[name]) for name in order]
+        return list(await self.conn.execute_query_dict(text, values))
+
+    async def one(self, sql: str, **params: Any) -> dict[str, Any]:
+        rows = await self.rows(sql, **params)
+        return rows[0] if rows else {}
+
+
+def _int(v: Any) -> int:
+    return int(v or 0)
+
+
+def _date(v: Any) -> date:
+    if isinstance(v, datetime):
+        return v.date()
+    if isinstance(v, date):
+        return v
+    return date.fromisoformat(str(v)[:10])
+
+
+def _number(v: Any) -> str:
+    return (v.hex if isinstance(v, uuid.UUID) else str(v).replace("-", ""))[:8].upper()
+
+
+@dataclass(frozen=True)
+class _Window:
+    d0: date
+    d1: date
+    t0: datetime
+    t1: datetime
+
+    @classmethod
+    def of(cls, month: Month, tz: ZoneInfo, months: int = 1) -> _Window:
+        start = month.minus(months - 1)
+        d0, d1 = start.first, month.next().first
+        return cls(d0, d1, day_start(d0, tz).astimezone(UTC), day_start(d1, tz).astimezone(UTC))
+
+    def params(self) -> dict[str, Any]:
+        return {"d0": self.d0, "d1": self.d1, "t0": self.t0, "t1": self.t1}
+
+
+async def _figures(db: _Db, month: Month, limit_days: int) -> Figures:
+    w = _Window.of(month, db.tz)
+    p = w.params()
+    acted = {
+        r["action"]: (_int(r["cases"]), _int(r["n"]))
+        for r in await db.rows(
+            "SELECT action AS action, COUNT(DISTINCT case_id) AS cases, COUNT(*) AS n FROM event "
+            "WHERE at >= :t0 AND at < :t1 AND action IN "
+            "('accept','reject','reply','close','rate_unsatisfied','merge') GROUP BY action", **p)
+    }
+    got = await db.one(
+        "SELECT COUNT(*) AS received, SUM(CASE WHEN responded_at IS NOT NULL AND "  # noqa: S608
+        f"{db.days(db.local_date('responded_at'), 'received_on')} <= :lim THEN 1 ELSE 0 END) "
+        'AS responded FROM "case" WHERE received_on >= :d0 AND received_on < :d1',
+        lim=limit_days, **p)
+    # Status at month end: the last status-changing event before it. Only cases open now or
+    # touched since can differ from "not open", so only those are looked at.
+    end = await db.one(
+        "WITH cand AS (SELECT id AS cid FROM \"case\" WHERE status IN " + OPEN_SQL +  # noqa: S608
+        " UNION SELECT case_id AS cid FROM event WHERE at >= :t1) "
+        "SELECT COUNT(*) AS open_n, SUM(CASE WHEN s.deadline < :d1 THEN 1 ELSE 0 END) AS late "
+        "FROM (SELECT c.deadline AS deadline, (SELECT e.to_status FROM event e "
+        "WHERE e.case_id = c.id AND e.to_status IS NOT NULL AND e.at < :t1 "
+        "ORDER BY e.seq DESC LIMIT 1) AS st FROM cand JOIN \"case\" c ON c.id = cand.cid "
+        "WHERE c.received_on < :d1) s WHERE s.st IN " + OPEN_SQL, **p)
+    due = await db.one(
+        "SELECT COUNT(*) AS due, SUM(CASE WHEN s.fr IS NOT NULL AND "  # noqa: S608
+        f"{db.local_date('s.fr')} <= s.deadline THEN 1 ELSE 0 END) AS ok FROM ("
+        "SELECT c.deadline AS deadline, (SELECT MIN(e.at) FROM event e WHERE e.case_id = c.id "
+        "AND e.action = 'reply') AS fr FROM \"case\" c WHERE c.deadline >= :d0 "
+        "AND c.deadline < :d1 AND c.status <> 'merged') s", **p)
+    closed = await db.one(
+        "SELECT COUNT(*) AS closed, SUM(CASE WHEN c.rating IS NULL OR c.rating IN "
+        "('satisfied','basic') THEN 1 ELSE 0 END) AS resolved FROM \"case\" c WHERE c.id IN "
+        "(SELECT case_id FROM event WHERE action = 'close' AND at >= :t0 AND at < :t1)", **p)
+    rated = {
+        r["r"]: _int(r["n"])
+        for r in await db.rows(
+            "SELECT CASE WHEN e.action = 'rate_unsatisfied' THEN 'unsatisfied' "
+            "WHEN e.body LIKE '基本满意%' THEN 'basic' ELSE 'satisfied' END AS r, COUNT(*) AS n "
+            "FROM event e WHERE e.action IN ('rate','rate_unsatisfied') AND e.at >= :t0 "
+            "AND e.at < :t1 AND e.seq = (SELECT MAX(x.seq) FROM event x WHERE "
+            "x.case_id = e.case_id AND x.action IN ('rate','rate_unsatisfied') "
+            "AND x.at >= :t0 AND x.at < :t1) GROUP BY 1", **p)
+    }
+    received = _int(got.get("received"))
+    totals = {
+        "received": received,
+        "accepted": acted.get("accept", (0, 0))[0],
+        "rejected": acted.get("reject", (0, 0))[0],
+        "answered": acted.get("reply", (0, 0))[0],
+        "closed": acted.get("close", (0, 0))[0],
+        "open_at_end": _int(end.get("open_n")),
+        "overdue_at_end": _int(end.get("late")),
+        "reopened": acted.get("rate_unsatisfied", (0, 0))[1],
+        "merged": acted.get("merge", (0, 0))[0],
+    }
+    rates = {
+        "response": Rate(_int(got.get("responded")), received),
+        "on_time": Rate(_int(due.get("ok")), _int(due.get("due"))),
+        "resolution": Rate(_int(closed.get("resolved")), _int(closed.get("closed"))),
+        "satisfaction": Rate(rated.get("satisfied", 0) + rated.get("basic", 0),
+                             sum(rated.values())),
+    }
+    return Figures(month, totals, rates)
+
+
+async def _times(db: _Db, w: _Window) -> tuple[Spread, Spread]:
+    p = w.params()
+    accept = await db.rows(
+        f"SELECT {db.days(db.local_date('c.responded_at'), 'c.received_on')} AS d, COUNT(*) AS n "  # noqa: S608
+        "FROM \"case\" c WHERE c.id IN (SELECT case_id FROM event WHERE action IN "
+        "('accept','reject') AND at >= :t0 AND at < :t1) AND c.responded_at >= :t0 "
+        "AND c.responded_at < :t1 GROUP BY 1", **p)
+    answer = await db.rows(
+        f"SELECT {db.days(db.local_date('e.at'), 'c.received_on')} AS d, COUNT(*) AS n "  # noqa: S608
+        "FROM event e JOIN \"case\" c ON c.id = e.case_id WHERE e.action = 'reply' "
+        "AND e.at >= :t0 AND e.at < :t1 AND NOT EXISTS (SELECT 1 FROM event x WHERE "
+        "x.case_id = e.case_id AND x.action = 'reply' AND x.seq < e.seq) GROUP BY 1", **p)
+    return (spread({_int(r["d"]): _int(r["n"]) for r in accept}),
+            spread({_int(r["d"]): _int(r["n"]) for r in answer}))
+
+
+async def _breakdowns(db: _Db, w: _Window, k: int) -> tuple[list[Group], list[Group]]:
+    p = w.params()
+    cells: list[tuple[Any, Any, str, int]] = []
+    for r in await db.rows(
+        "SELECT category_id AS cat, team_id AS team, COUNT(*) AS n FROM \"case\" "
+        "WHERE received_on >= :d0 AND received_on < :d1 GROUP BY category_id, team_id", **p
+    ):
+        cells.append((r["cat"], r["team"], "received", _int(r["n"])))
+    for r in await db.rows(
+        "SELECT c.category_id AS cat, c.team_id AS team, e.action AS action, "
+        "COUNT(DISTINCT c.id) AS n FROM event e JOIN \"case\" c ON c.id = e.case_id "
+        "WHERE e.action IN ('reply','close') AND e.at >= :t0 AND e.at < :t1 "
+        "GROUP BY c.category_id, c.team_id, e.action", **p
+    ):
+        cells.append((r["cat"], r["team"], "answered" if r["action"] == "reply" else "closed",
+                      _int(r["n"])))
+    categories = await Category.all()
+    by_cat = {c.id: Group(f"c{c.id}", c.name) for c in categories}
+    teams = await Team.all()
+    by_team = {t.id: Group(f"t{t.id}", t.name) for t in teams}
+    no_team = Group("none", "未指明班组")
+    for cat, team, name, n in cells:
+        g = by_cat.setdefault(_int(cat), Group(f"c{cat}", f"类别 {cat}"))
+        setattr(g, name, getattr(g, name) + n)
+        t = by_team.setdefault(_int(team), Group(f"t{team}", f"班组 {team}")) if team else no_team
+        setattr(t, name, getattr(t, name) + n)
+    cat_rows = [g for c in categories for g in [by_cat[c.id]] if c.active or _any(g)]
+    cat_rows += [g for key, g in by_cat.items() if key not in {c.id for c in categories}]
+    # Small-group protection: every team with fewer than K cases received goes into 其他.
+    shown: list[Group] = []
+    other = Group("other", "其他")
+    for g in by_team.values():
+        if g.received >= k:
+            shown.append(g)
+        elif _any(g):
+            other.received += g.received
+            other.answered += g.answered
+            other.closed += g.closed
+            other.folded_teams += 1
+    if _any(no_team):
+        # Cases without a team point at nobody; they join 其他 so the fold is not one team alone.
+        other.received += no_team.received
+        other.answered += no_team.answered
+        other.closed += no_team.closed
+    if _any(other):
+        other.suppressed = 0 < other.received < k and other.folded_teams > 0
+        shown.append(other)
+    return cat_rows, shown
+
+
+def _any(g: Group) -> bool:
+    return bool(g.received or g.answered or g.closed)
+
+
+async def _listed(db: _Db, w: _Window, limit: int | None) -> list[ListedCase]:
+    sql = (
+        "SELECT c.id AS id, cat.name AS category, c.published AS published, "  # noqa: S608
+        "c.public_summary AS summary, c.received_on AS received_on, e.body AS body, "
+        f"{db.local_date('e.at')} AS answered_on, "
+        f"{db.days(db.local_date('e.at'), 'c.received_on')} AS days "
+        "FROM event e JOIN \"case\" c ON c.id = e.case_id "
+        "JOIN category cat ON cat.id = c.category_id "
+        "WHERE e.action = 'reply' AND e.at >= :t0 AND e.at < :t1 AND NOT EXISTS ("
+        "SELECT 1 FROM event x WHERE x.case_id = e.case_id AND x.action = 'reply' "
+        "AND x.at >= :t0 AND x.at < :t1 AND x.seq > e.seq) "
+        "ORDER BY e.at, c.id"
+    )
+    params = w.params()
+    if limit is not None:
+        sql += " LIMIT :lim"
+        params["lim"] = limit
+    out = []
+    for r in await db.rows(sql, **params):
+        body = str(r["body"] or "").strip()
+        published = bool(r["published"]) and bool(r["summary"])
+        out.append(ListedCase(
+            number=_number(r["id"]),
+            category=str(r["category"]),
+            summary=str(r["summary"]).strip() if published else "",
+            # Never the original text; unpublished cases show only the answer's first line.
+            answer=body if published else body.split("\n", 1)[0].strip(),
+            received_on=_date(r["received_on"]),
+            answered_on=_date(r["answered_on"]),
+            days=_int(r["days"]),
+        ))
+    return out
+
+
+async def _trend(db: _Db, month: Month, months: int) -> list[TrendPoint]:
+    w = _Window.of(month, db.tz, months)
+    p = w.params()
+    received = {
+        str(r["m"]): _int(r["n"]) for r in await db.rows(
+            f"SELECT {db.month_of('received_on')} AS m, COUNT(*) AS n FROM \"case\" "  # noqa: S608
+            "WHERE received_on >= :d0 AND received_on < :d1 GROUP BY 1", **p)
+    }
+    answered = {
+        str(r["m"]): _int(r["n"]) for r in await db.rows(
+            f"SELECT {db.month_of(db.local_date('at'))} AS m, COUNT(DISTINCT case_id) AS n "  # noqa: S608
+            "FROM event WHERE action = 'reply' AND at >= :t0 AND at < :t1 GROUP BY 1", **p)
+    }
+    start = month.minus(months - 1)
+    points = []
+    m = start
+    for _ in range(months):
+        points.append(TrendPoint(m, received.get(str(m), 0), answered.get(str(m), 0)))
+        m = m.next()
+    return points
+
+
+def _offset_minutes(tz: ZoneInfo, month: Month) -> int:
+    mid = datetime(month.year, month.month, 15, 12, tzinfo=tz)
+    off = mid.utcoffset() or timedelta(0)
+    return int(off.total_seconds() // 60)
+
+
+async def build_report(
+    month: Month,
+    *,
+    tz: ZoneInfo,
+    response_limit_days: int = 2,
+    small_group_k: int = 3,
+    rating_window_days: int = 7,
+    list_limit: int | None = LIST_LIMIT,
+    trend_months: int = TREND_MONTHS,
+    now: datetime | None = None,
+    connection: str = "default",
+) -> Report:
+    """Every figure of the monthly summary for ``month`` (local calendar month in ``tz``)."""
+    now = now or datetime.now(UTC)
+    db = _Db(connections.get(connection), tz, _offset_minutes(tz, month))
+    figures = await _figures(db, month, response_limit_days)
+    previous_db = _Db(db.conn, tz, _offset_minutes(tz, month.prev()))
+    previous = await _figures(previous_db, month.prev(), response_limit_days)
+    w = _Window.of(month, tz)
+    accept_times, answer_times = await _times(db, w)
+    by_category, by_team = await _breakdowns(db, w, small_group_k)
+    cases = await _listed(db, w, list_limit)
+    definitions = {f"total.{k}": v for k, v in TOTAL_DEFINITIONS.items()}
+    definitions.update({f"rate.{k}": v for k, v in rate_definitions(response_limit_days).items()})
+    definitions.update({f"time.{k}": v for k, v in TIME_DEFINITIONS.items()})
+    definitions["time.percentile"] = PERCENTILE_NOTE
+    return Report(
+        month=month,
+        figures=figures,
+        previous=previous,
+        accept_times=accept_times,
+        answer_times=answer_times,
+        by_category=by_category,
+        by_team=by_team,
+        cases=cases,
+        cases_total=figures.totals["answered"],
+        trend=await _trend(db, month, trend_months),
+        timezone=tz.key,
+        response_limit_days=response_limit_days,
+        small_group_k=small_group_k,
+        rating_window_days=rating_window_days,
+        generated_at=now,
+        complete=month.next().first <= local_today(tz, now),
+        definitions=definitions,
+    )
+
+
+async def answered_cases(
+    month: Month, *, tz: ZoneInfo, limit: int | None = None, connection: str = "default"
+) -> list[ListedCase]:
+    """The list of cases answered in ``month`` (all of them unless ``limit``), for the CSV."""
+    db = _Db(connections.get(connection), tz, _offset_minutes(tz, month))
+    return await _listed(db, _Window.of(month, tz), limit)
+
+
+# ---- CSV ------------------------------------------------------------------------------------
+
+def _csv(rows: Iterable[Iterable[Any]]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerows(rows)
+    # UTF-8 with BOM: Excel then opens Chinese text correctly.
+    return buf.getvalue().encode("utf-8-sig")
+
+
+def figures_rows(report: Report) -> list[list[str]]:
+    """The figures as rows (section, item, this month, previous month, change, definition)."""
+    r, k = report, report.small_group_k
+    rows: list[list[str]] = [
+        ["月度汇总", r.month.label, f"时区 {r.timezone}", "", "", ""],
+        ["部分", "指标", "本月", "上月", "变化", "口径"],
+    ]
+    for name, label in TOTAL_LABELS.items():
+        rows.append(["总量", label, str(r.figures.totals[name]), str(r.previous.totals[name]),
+                     r.delta(name), TOTAL_DEFINITIONS[name]])
+    defs = rate_definitions(r.response_limit_days)
+    for name, label in RATE_LABELS.items():
+        cur, prev = r.figures.rates[name], r.previous.rates[name]
+        rows.append(["比率", label, cur.display, prev.display, r.rate_delta(name),
+                     f"{defs[name]}（本月 {cur.num}/{cur.den}）"])
+    for key, label, s in (("accept", "受理用时", r.accept_times),
+                          ("answer", "答复用时", r.answer_times)):
+        rows.append(["用时", f"{label}中位数（天）", s.median_display, "", "",
+                     f"{TIME_DEFINITIONS[key]}（{s.n} 件）"])
+        rows.append(["用时", f"{label}第90百分位（天）", s.p90_display, "", "", PERCENTILE_NOTE])
+    for g in r.by_category:
+        rows.append(["按类别", g.label, f"收到 {g.received}", f"答复 {g.answered}",
+                     f"办结 {g.closed}", ""])
+    for g in r.by_team:
+        rows.append(["按班组", g.label, f"收到 {g.shown('received', k)}",
+                     f"答复 {g.shown('answered', k)}", f"办结 {g.shown('closed', k)}",
+                     f"不足 {k} 件的班组并入“其他”" if g.key == "other" else ""])
+    for t in r.trend:
+        rows.append(["趋势", str(t.month), f"收到 {t.received}", f"答复 {t.answered}", "", ""])
+    return rows
+
+
+def figures_csv(report: Report) -> bytes:
+    return _csv(figures_rows(report))
+
+
+def cases_csv(cases: list[ListedCase]) -> bytes:
+    rows: list[list[str]] = [
+        ["编号", "类别", "公示摘要", "答复", "收到日期", "答复日期", "用时（天）"]]
+    for c in cases:
+        rows.append([c.number, c.category, c.summary, c.answer, c.received_on.isoformat(),
+                     c.answered_on.isoformat(), str(c.days)])
+    return _csv(rows)

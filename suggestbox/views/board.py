@@ -1,0 +1,206 @@
+"""The public board (公示栏): published cases with their public summary, never the original text.
+
+The board is the most-read page, so its queries are few and fixed: one for the page of cases
+(with their category joined), one for the replies of those cases (a single IN query), one count
+for paging, and the categories for the filter. The rendered page is kept for a short time per
+app, keyed by the normalized filters and a cheap "board version" (count and latest publish/close
+time of the published cases), so a publish, an unpublish or a close shows at once, in every
+worker process.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+from tortoise.functions import Count, Max
+
+from ..app import render
+from ..cases import Status
+from ..models import Case, Category, Event
+
+PAGE_SIZE = 20
+CACHE_SECONDS = 30.0
+CACHE_MAX_ENTRIES = 256
+BOARD_STATUSES = [Status.ANSWERED, Status.CLOSED]
+
+
+# ---- queries (no HTTP) ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Filters:
+    category: int | None = None
+    month: date | None = None  # first day of the month received
+    page: int = 1
+
+    @property
+    def month_value(self) -> str:
+        return self.month.strftime("%Y-%m") if self.month else ""
+
+    def query(self, page: int | None = None) -> str:
+        """The query string for these filters (``page`` overrides), for links."""
+        parts = []
+        if self.category:
+            parts.append(f"category={self.category}")
+        if self.month:
+            parts.append(f"month={self.month_value}")
+        if (page or self.page) > 1:
+            parts.append(f"page={page or self.page}")
+        return "?" + "&".join(parts) if parts else ""
+
+
+def parse_filters(params: Any) -> Filters:
+    """Lenient: a malformed filter is ignored rather than refused."""
+    category = params.get("category", "")
+    month = params.get("month", "").strip()
+    page = params.get("page", "")
+    first: date | None = None
+    try:
+        year_s, month_s = month.split("-", 1)
+        first = date(int(year_s), int(month_s), 1)
+    except ValueError:
+        first = None
+    return Filters(
+        category=int(category) if category.isdigit() and len(category) < 9 else None,
+        month=first,
+        page=max(1, min(int(page), 100_000)) if page.isdigit() and len(page) < 7 else 1,
+    )
+
+
+def _next_month(first: date) -> date:
+    return date(first.year + first.month // 12, first.month % 12 + 1, 1)
+
+
+def published_cases() -> Any:
+    return Case.filter(published=True, status__in=BOARD_STATUSES)
+
+
+@dataclass
+class BoardItem:
+    case: Case
+    reply: str | None  # the latest reply, when the leader chose to show it
+
+
+async def _with_replies(rows: list[Case]) -> list[BoardItem]:
+    """Attach the latest reply to each case that shows it: one IN query for the whole page."""
+    wanted = [c.id for c in rows if c.show_reply]
+    latest: dict[str, tuple[int, str]] = {}
+    if wanted:
+        replies = await Event.filter(case_id__in=wanted, action="reply", public=True).values(
+            "case_id", "seq", "body")
+        for r in replies:
+            key = str(r["case_id"])
+            if key not in latest or r["seq"] > latest[key][0]:
+                latest[key] = (r["seq"], r["body"] or "")
+    return [BoardItem(c, latest[str(c.id)][1] if str(c.id) in latest else None) for c in rows]
+
+
+@dataclass
+class BoardPage:
+    items: list[BoardItem]
+    total: int
+    pages: int
+    filters: Filters
+
+
+async def board_page(filters: Filters, page_size: int = PAGE_SIZE) -> BoardPage:
+    qs = published_cases()
+    if filters.category:
+        qs = qs.filter(category_id=filters.category)
+    if filters.month:
+        qs = qs.filter(received_on__gte=filters.month, received_on__lt=_next_month(filters.month))
+    total = await qs.count()
+    pages = max(1, -(-total // page_size))
+    rows = await qs.order_by("-answered_at", "-id").offset(
+        (filters.page - 1) * page_size).limit(page_size).select_related("category")
+    return BoardPage(await _with_replies(list(rows)), total, pages, filters)
+
+
+async def board_item(case_id: uuid.UUID) -> BoardItem | None:
+    case = await published_cases().filter(id=case_id).select_related("category").first()
+    if case is None:
+        return None
+    return (await _with_replies([case]))[0]
+
+
+async def board_version() -> tuple[Any, ...]:
+    """Changes whenever what the board shows changes through publish, unpublish, reopen or close."""
+    row = await published_cases().annotate(
+        n=Count("id"), p=Max("published_at"), c=Max("closed_at")).first().values("n", "p", "c")
+    return (row["n"], str(row["p"]), str(row["c"])) if row else (0, "", "")
+
+
+# ---- the page cache -------------------------------------------------------------------------
+
+class PageCache:
+    """Rendered board pages for a few seconds; each entry also remembers the board version."""
+
+    def __init__(self, seconds: float = CACHE_SECONDS, max_entries: int = CACHE_MAX_ENTRIES):
+        self.seconds = seconds
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, tuple[Any, ...], bytes]] = {}
+
+    def get(self, key: str, version: tuple[Any, ...]) -> bytes | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic() or entry[1] != version:
+            return None
+        return entry[2]
+
+    def put(self, key: str, version: tuple[Any, ...], body: bytes) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key] = (time.monotonic() + self.seconds, version, body)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+def cache_of(request: Request) -> PageCache:
+    cache: PageCache | None = getattr(request.app.state, "board_cache", None)
+    if cache is None:
+        cache = request.app.state.board_cache = PageCache()
+    return cache
+
+
+# ---- views ----------------------------------------------------------------------------------
+
+async def board(request: Request) -> Response:
+    filters = parse_filters(request.query_params)
+    cache = cache_of(request)
+    key = filters.query()
+    version = await board_version()
+    body = cache.get(key, version)
+    if body is None:
+        page = await board_page(filters, PAGE_SIZE)
+        if filters.page > page.pages:
+            raise HTTPException(404, "没有这一页。")
+        response = render(request, "board.html", {
+            "page": page, "filters": filters, "categories": await Category.all(),
+        })
+        body = bytes(response.body)
+        cache.put(key, version, body)
+    return HTMLResponse(body)
+
+
+async def board_item_page(request: Request) -> Response:
+    try:
+        case_id = uuid.UUID(request.path_params["case_id"])
+    except ValueError as exc:
+        raise HTTPException(404) from exc
+    item = await board_item(case_id)
+    if item is None:
+        raise HTTPException(404, "公示栏里没有这一条（可能已撤下）。")
+    return render(request, "board_item.html", {"item": item})
+
+
+routes = [
+    Route("/board", board, methods=["GET"]),
+    Route("/board/{case_id:str}", board_item_page, methods=["GET"]),
+]

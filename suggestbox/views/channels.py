@@ -1,0 +1,136 @@
+"""Admin page for notification channels (webhooks) and the outbox: /admin/channels."""
+
+from __future__ import annotations
+
+import urllib.parse
+import uuid
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from .. import notify
+from ..app import render
+from ..cases import DomainError
+from ..models import Channel, OutboxMessage, StaffUser
+from .common import field, now_utc, require_staff, settings_of, staff_form, today
+
+PAGE = "/admin/channels"
+NOTICES = {
+    "added": "已添加渠道。",
+    "deleted": "已删除渠道。",
+    "saved": "已保存。",
+    "retry": "已重新加入发送队列。",
+    "sent": "测试消息已发出。",
+    "test_failed": "测试消息发送失败，原因见下方“待发送与失败的消息”；将按退避间隔自动重试。",
+}
+
+
+def masked(url: str) -> str:
+    """Show where a webhook goes without its token."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/…" if parts.netloc else "…"
+
+
+async def _page(request: Request, extra: dict[str, Any] | None = None, status: int = 200,
+                session: Any = None) -> Response:
+    session = session or await require_staff(request, "admin")
+    problems = await OutboxMessage.filter(
+        status__in=["failed", "pending", "sending", "held"]
+    ).order_by("status", "-created_on", "id").limit(100).select_related("channel")
+    context: dict[str, Any] = {
+        "me": session.user, "csrf": session.csrf,
+        "channels": await Channel.all().select_related("user"),
+        "users": await StaffUser.filter(active=True),
+        "kinds": notify.CHANNEL_KINDS, "message_kinds": notify.MESSAGE_KINDS,
+        "statuses": notify.STATUS_LABELS, "messages": problems, "masked": masked,
+        "failed": sum(1 for m in problems if m.status == "failed"),
+        "notice": NOTICES.get(request.query_params.get("notice", ""), ""),
+        "form": {},
+    }
+    context.update(extra or {})
+    return render(request, "admin/channels.html", context, status_code=status)
+
+
+async def index(request: Request) -> Response:
+    return await _page(request)
+
+
+def _done(notice: str = "") -> Response:
+    suffix = "?" + urllib.parse.urlencode({"notice": notice}) if notice else ""
+    return RedirectResponse(PAGE + suffix, status_code=303)
+
+
+def _valid_channel(form: Any) -> dict[str, Any]:
+    name = field(form, "name").strip()
+    kind = field(form, "kind")
+    url = field(form, "url").strip()
+    secret = field(form, "secret").strip()
+    if not name or len(name) > 64:
+        raise DomainError("请填写渠道名称（最多 64 个字）。", field="name")
+    if kind not in notify.CHANNEL_KINDS:
+        raise DomainError("请选择渠道类型。", field="kind")
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.netloc or len(url) > 1024 or any(
+            c.isspace() for c in url):
+        raise DomainError("Webhook 地址应以 https:// 开头（最多 1024 个字符）。", field="url")
+    if len(secret) > 255:
+        raise DomainError("签名密钥太长了（最多 255 个字符）。", field="secret")
+    user_id: int | None = None
+    if field(form, "user"):
+        try:
+            user_id = int(field(form, "user"))
+        except ValueError as exc:
+            raise DomainError("请选择工作人员。", field="user") from exc
+    return {"name": name, "kind": kind, "url": url, "secret": secret, "user_id": user_id}
+
+
+async def channels(request: Request) -> Response:
+    session, form = await staff_form(request, "admin")
+    op = field(form, "op")
+    s = settings_of(request)
+    try:
+        if op == "add":
+            values = _valid_channel(form)
+            if values["user_id"] is not None and not await StaffUser.filter(
+                    id=values["user_id"], active=True).exists():
+                raise DomainError("请选择工作人员。", field="user")
+            await Channel.create(**values, enabled=True)
+            return _done("added")
+        if op == "retry":
+            try:
+                message_id = uuid.UUID(field(form, "message"))
+            except ValueError as exc:
+                raise HTTPException(400) from exc
+            if not await notify.retry(message_id, now_utc()):
+                raise HTTPException(404)
+            return _done("retry")
+        try:
+            channel = await Channel.get_or_none(id=int(field(form, "id") or 0))
+        except ValueError as exc:
+            raise HTTPException(400) from exc
+        if channel is None:
+            raise HTTPException(404)
+        if op in ("enable", "disable"):
+            await Channel.filter(id=channel.id).update(enabled=op == "enable")
+            return _done("saved")
+        if op == "delete":
+            await channel.delete()
+            return _done("deleted")
+        if op == "test":
+            if not channel.enabled:
+                raise DomainError("渠道已停用，请先启用。")
+            message = await notify.enqueue_test(channel, today=today(request), tz=s.tz)
+            result = await notify.send_now(s, message)
+            return _done("sent" if result.sent else "test_failed")
+        raise HTTPException(400)
+    except DomainError as e:
+        return await _page(request, {"error": e.message, "form": dict(form)}, 422, session)
+
+
+routes = [
+    Route(PAGE, index, methods=["GET"]),
+    Route(PAGE, channels, methods=["POST"]),
+]

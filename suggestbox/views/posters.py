@@ -1,0 +1,63 @@
+"""Admin pages for QR codes and printable posters (one per team/location, one for the box)."""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from .. import qr
+from ..app import render
+from .common import require_staff, settings_of
+
+
+async def _posters(request: Request, *, everything: bool = False) -> list[qr.Poster]:
+    code = request.query_params.get("t", "").strip()[:32] or None
+    try:
+        return await qr.load_posters(settings_of(request).base_url, code, everything=everything)
+    except qr.UnknownTeam as exc:
+        raise HTTPException(404, "没有这个班组/地点，或它已停用。") from exc
+
+
+async def poster_list(request: Request) -> Response:
+    session = await require_staff(request, "admin")
+    base = settings_of(request).base_url
+    return render(request, "admin/posters.html", {
+        "me": session.user, "csrf": session.csrf,
+        "posters": await _posters(request, everything=True),
+        "problem": qr.base_url_problem(base),
+    })
+
+
+async def poster_print(request: Request) -> Response:
+    """The printable page: ``?t=CODE`` one team, no ``t`` the whole box, ``?all=1`` every one."""
+    await require_staff(request, "admin")
+    posters = await _posters(request, everything=request.query_params.get("all") == "1")
+    templates: Jinja2Templates = request.app.state.templates
+    html = qr.render_posters(templates.env, posters, settings_of(request).base_url)
+    return HTMLResponse(html)
+
+
+async def qr_image(request: Request) -> Response:
+    await require_staff(request, "admin")
+    fmt = request.path_params["fmt"]
+    if fmt not in qr.FORMATS:
+        raise HTTPException(404)
+    poster = (await _posters(request))[0]
+    if poster.url is None:
+        raise HTTPException(409, qr.base_url_problem(settings_of(request).base_url))
+    name = f"suggestbox-qr-{poster.team_code or 'box'}.{fmt}"
+    return Response(
+        qr.image_bytes(poster.url, fmt),
+        media_type="image/svg+xml" if fmt == "svg" else "image/png",
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )
+
+
+routes = [
+    Route("/admin/posters", poster_list, methods=["GET"]),
+    Route("/admin/posters/print", poster_print, methods=["GET"]),
+    Route("/admin/qr.{fmt:str}", qr_image, methods=["GET"]),
+]

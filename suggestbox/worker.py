@@ -1,0 +1,152 @@
+"""The notification worker: deadline reminders and escalation, batching, delivery.
+
+One ``tick(settings, now)`` does everything once with an injected clock; ``run`` repeats it.
+It runs inside the app (a lifespan task, ``SUGGESTBOX_INLINE_WORKER``), as ``suggestbox worker``
+(a long-running service), or as ``suggestbox remind`` (one tick, for a systemd timer or cron).
+Several copies may run at once on PostgreSQL: claims lock rows, reminders are de-duplicated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import httpx
+
+from . import notify
+from .models import Case
+from .settings import Settings
+
+log = logging.getLogger("suggestbox.worker")
+
+WORKING = ("accepted", "in_progress")
+OPEN = ("new", "accepted", "in_progress")
+
+
+def effective_deadline(case: Case) -> date | None:
+    """A case's deadline: set on acceptance from its category (or by the leader). A case still
+    waiting to be accepted is due its category's number of days after it was received."""
+    if case.deadline is not None:
+        return case.deadline
+    if case.status == "new":
+        return case.received_on + timedelta(days=case.category.deadline_days)
+    return None
+
+
+async def overdue_cases(today: date) -> list[tuple[Case, date]]:
+    """Open cases past their deadline (with ``category`` and ``assignee`` fetched)."""
+    found: list[tuple[Case, date]] = []
+    rows = await Case.filter(status__in=list(OPEN)).filter(
+        deadline__lt=today).select_related("category", "assignee")
+    waiting = await Case.filter(status="new", deadline=None, received_on__lt=today).select_related(
+        "category", "assignee")
+    for case in [*rows, *waiting]:
+        deadline = effective_deadline(case)
+        if deadline is not None and deadline < today:
+            found.append((case, deadline))
+    return found
+
+
+async def remind(settings: Settings, now: datetime) -> int:
+    """Queue "due tomorrow" reminders and overdue escalations, once per case and deadline.
+    Runs from the configured morning hour on (no reminders at midnight)."""
+    local = now.astimezone(settings.tz)
+    if local.hour < settings.notify_hour:
+        return 0
+    today = local.date()
+    tz = settings.tz
+    written = 0
+    tomorrow = today + timedelta(days=1)
+    for case in await Case.filter(status__in=list(WORKING), deadline=tomorrow).select_related(
+            "category", "assignee"):
+        written += await notify.enqueue_reminder(case, "due_tomorrow", tomorrow, today=today,
+                                                 tz=tz)
+    for case, deadline in await overdue_cases(today):
+        written += await notify.enqueue_reminder(case, "overdue", deadline, today=today, tz=tz)
+    return written
+
+
+@dataclass
+class TickResult:
+    reminders: int = 0
+    batches: int = 0
+    delivery: notify.Delivery = field(default_factory=notify.Delivery)
+
+
+async def tick(settings: Settings, now: datetime | None = None,
+               client: httpx.AsyncClient | None = None) -> TickResult:
+    now = now or datetime.now(UTC)
+    result = TickResult()
+    result.reminders = await remind(settings, now)
+    await notify.hold(settings, now)
+    result.batches = await notify.flush_held(settings, now)
+    result.delivery = await notify.deliver_due(settings, now=now, client=client)
+    await notify.purge_settled(now.astimezone(settings.tz).date())
+    return result
+
+
+async def run(settings: Settings, stop: asyncio.Event | None = None, *,
+              first_delay: float | None = None) -> None:
+    """Tick every ``notify_poll_seconds`` until ``stop`` is set (or the task is cancelled).
+    An error is logged (its type only) and the loop goes on."""
+    stop = stop or asyncio.Event()
+    delay = settings.notify_poll_seconds if first_delay is None else first_delay
+    async with httpx.AsyncClient(timeout=settings.notify_timeout_seconds) as client:
+        while True:
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=max(0.0, delay))
+                return
+            except TimeoutError:
+                pass
+            delay = settings.notify_poll_seconds
+            try:
+                await tick(settings, client=client)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("notification worker tick failed: %s", type(exc).__name__)
+
+
+# ---- command line ---------------------------------------------------------------------------
+
+def _report(result: TickResult) -> str:
+    d = result.delivery
+    return (f"提醒 {result.reminders} 条，汇总 {result.batches} 条；已发送 {d.sent}，"
+            f"待重试 {d.retrying}，失败 {d.failed}。")
+
+
+def cli_remind(settings: Settings) -> int:
+    """``suggestbox remind``: one tick (for a systemd timer or cron)."""
+    from .db import orm
+
+    async def once() -> TickResult:
+        async with orm(settings):
+            return await tick(settings)
+
+    result = asyncio.run(once())
+    print(_report(result))
+    return 1 if result.delivery.failed else 0
+
+
+def cli_worker(settings: Settings, once: bool = False) -> int:
+    """``suggestbox worker``: tick every poll interval until SIGINT/SIGTERM."""
+    import signal
+
+    from .db import orm
+
+    if once:
+        return cli_remind(settings)
+
+    async def forever() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with orm(settings):
+            print(f"suggestbox worker: every {settings.notify_poll_seconds:g} s", flush=True)
+            await run(settings, stop, first_delay=0)
+
+    asyncio.run(forever())
+    return 0

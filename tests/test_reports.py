@@ -1,0 +1,371 @@
+"""Monthly summary (月度汇总): a hand-computed data set through the domain functions, on both
+databases; the page, the CSV files, the command line, access and zero denominators."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from suggestbox import cases
+from suggestbox.models import Team
+from suggestbox.reports import Month, Rate, build_report, percentile
+from tests.conftest import ROOT, add_user, login, make_client
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def local(y: int, m: int, d: int, hh: int = 10, mm: int = 0) -> datetime:
+    """A workshop-local wall time as the UTC instant staff actions are stored with."""
+    return datetime(y, m, d, hh, mm, tzinfo=TZ).astimezone(UTC)
+
+
+class World:
+    """Builds cases through cases.submit_case / cases.apply with injected times."""
+
+    def __init__(self, leader: Any) -> None:
+        self.leader = leader
+        self.teams: dict[str, Team] = {}
+        self.ids: dict[str, uuid.UUID] = {}
+
+    async def team(self, code: str) -> Team:
+        if code not in self.teams:
+            self.teams[code] = await Team.create(code=code, name=f"{code.upper()}班")
+        return self.teams[code]
+
+    async def new(self, name: str, received: date, *, cat: int = 1, team: str | None = None,
+                  body: str | None = None) -> uuid.UUID:
+        result = await cases.submit_case(
+            secret_key="k" * 32, nonce=secrets.token_urlsafe(12), category_id=cat,
+            team=await self.team(team) if team else None,
+            body=body or f"案件 {name} 的原始内容，报表里绝不能出现。", today=received, tz=TZ,
+        )
+        self.ids[name] = result.case.id
+        return result.case.id
+
+    async def staff(self, name: str, action: str, at: datetime, **kw: Any) -> None:
+        if action in ("accept", "transfer"):
+            kw.setdefault("assignee_id", self.leader.id)
+        await cases.apply(self.ids[name], action, self.leader, now=at, tz=TZ,
+                          rating_window_days=7, **kw)
+
+    async def submitter(self, name: str, action: str, day: date, **kw: Any) -> None:
+        await cases.apply(self.ids[name], action, None, now=local(day.year, day.month, day.day),
+                          tz=TZ, **kw)
+
+
+async def build_world() -> World:
+    leader = await add_user("lead", "leader")
+    w = World(leader)
+    D = date  # noqa: N806
+    # --- earlier months -------------------------------------------------------------------
+    await w.new("C8", D(2026, 1, 15), cat=2, team="c")
+    await w.staff("C8", "accept", local(2026, 1, 16), deadline=D(2026, 1, 30))
+    await w.staff("C8", "reply", local(2026, 1, 20), body="一月的答复。")
+    await w.staff("C8", "close", local(2026, 3, 5))  # unrated, window passed: resolved
+
+    await w.new("P1", D(2026, 2, 10), cat=1, team="a")
+    await w.staff("P1", "accept", local(2026, 2, 11), deadline=D(2026, 2, 20))
+    await w.staff("P1", "reply", local(2026, 2, 15), body="二月的答复。")
+    await w.submitter("P1", "rate", D(2026, 2, 16), rating="satisfied")
+    await w.staff("P1", "close", local(2026, 2, 17))
+
+    await w.new("P2", D(2026, 2, 20), cat=2, team="b")
+    await w.staff("P2", "accept", local(2026, 3, 2), deadline=D(2026, 3, 10))
+    await w.staff("P2", "reply", local(2026, 3, 9), body="P2 的答复。")
+
+    await w.new("C12", D(2026, 2, 25), cat=1, team="a")
+    await w.staff("C12", "accept", local(2026, 2, 25), deadline=D(2026, 3, 5))
+    await w.staff("C12", "reply", local(2026, 2, 27), body="C12 第一次答复。")
+    await w.submitter("C12", "rate", D(2026, 2, 28), rating="unsatisfied", body="没解决。")
+    await w.staff("C12", "reply", local(2026, 3, 1), body="C12 第二次答复。")
+    await w.staff("C12", "close", local(2026, 3, 9))  # closed, last word 不满意: not resolved
+
+    # --- March 2026 -----------------------------------------------------------------------
+    await w.new("C1", D(2026, 3, 1), cat=1, team="a")
+    await w.staff("C1", "accept", local(2026, 3, 2, 9), deadline=D(2026, 3, 10))
+    await w.staff("C1", "reply", local(2026, 3, 5), body="已与食堂沟通。\n下周起减少用盐。")
+    await w.submitter("C1", "rate", D(2026, 3, 6), rating="satisfied")
+    await w.staff("C1", "close", local(2026, 3, 7))
+    await w.staff("C1", "publish", local(2026, 3, 8), summary="食堂饭菜口味已调整")
+
+    await w.new("C2", D(2026, 3, 1), cat=1, team="a")
+    await w.staff("C2", "accept", local(2026, 3, 4), deadline=D(2026, 3, 8))
+    await w.staff("C2", "reply", local(2026, 3, 12), body="C2 第一次答复。")
+    await w.submitter("C2", "rate", D(2026, 3, 13), rating="unsatisfied", body="还是不行。")
+    await w.staff("C2", "reply", local(2026, 3, 14), body="C2 第二次答复。")
+
+    await w.new("C3", D(2026, 3, 2), cat=2, team="a")
+    await w.staff("C3", "reject", local(2026, 3, 3), body="不属于车间职责。")
+
+    await w.new("C4", D(2026, 3, 10), cat=1, team="b")
+    await w.staff("C4", "accept", local(2026, 3, 10), deadline=D(2026, 3, 20))
+    await w.staff("C4", "start", local(2026, 3, 11))
+
+    await w.new("C5", D(2026, 3, 15), cat=2, team="b")
+    number = w.ids["C1"].hex[:8].upper()
+    await w.staff("C5", "merge", local(2026, 3, 16), merge_into=number)
+
+    # Accepted at 00:30 local on 1 April (still 31 March in UTC): April's action, 1 day taken.
+    await w.new("C6", D(2026, 3, 31), cat=1, team="c")
+    await w.staff("C6", "accept", datetime(2026, 3, 31, 16, 30, tzinfo=UTC),
+                  deadline=D(2026, 4, 10))
+
+    # Accepted 23:59 local on the day received; answered 00:30 local the day after the
+    # deadline (in UTC still the deadline day): late.
+    await w.new("C7", D(2026, 3, 20), cat=1, team=None)
+    await w.staff("C7", "accept", datetime(2026, 3, 20, 15, 59, tzinfo=UTC),
+                  deadline=D(2026, 3, 25))
+    await w.staff("C7", "reply", datetime(2026, 3, 25, 16, 30, tzinfo=UTC), body="C7 的答复。")
+    await w.submitter("C7", "rate", D(2026, 3, 27), rating="basic")
+    await w.staff("C7", "close", local(2026, 3, 28))
+
+    await w.new("C9", D(2026, 3, 25), cat=1, team="a")
+
+    await w.new("C10", D(2026, 3, 5), cat=1, team="b", body="原文不应出现在报表中的秘密细节。")
+    await w.staff("C10", "accept", local(2026, 3, 5), deadline=D(2026, 3, 15))
+    await w.staff("C10", "reply", local(2026, 3, 10), body="第一行答复\n第二行细节不列出")
+    await w.staff("C10", "close", local(2026, 4, 20))
+
+    # In progress at the end of March, answered and closed in April.
+    await w.new("C11", D(2026, 3, 6), cat=2, team="b")
+    await w.staff("C11", "accept", local(2026, 3, 6), deadline=D(2026, 3, 31))
+    await w.staff("C11", "start", local(2026, 3, 7))
+    await w.staff("C11", "reply", local(2026, 4, 2), body="C11 四月的答复。")
+    await w.staff("C11", "close", local(2026, 4, 10))
+
+    await w.new("C13", D(2026, 3, 18), cat=2, team="d")
+    await w.new("C14", D(2026, 3, 19), cat=2, team="d")
+    return w
+
+
+MARCH_TOTALS = {
+    "received": 12, "accepted": 7, "rejected": 1, "answered": 6, "closed": 4,
+    "open_at_end": 6, "overdue_at_end": 2, "reopened": 1, "merged": 1,
+}
+FEB_TOTALS = {
+    "received": 3, "accepted": 2, "rejected": 0, "answered": 2, "closed": 1,
+    "open_at_end": 2, "overdue_at_end": 0, "reopened": 1, "merged": 0,
+}
+NOW = datetime(2026, 5, 3, 4, 0, tzinfo=UTC)
+
+
+async def test_hand_computed_month(app):
+    w = await build_world()
+    r = await build_report(Month(2026, 3), tz=TZ, now=NOW)
+    assert r.figures.totals == MARCH_TOTALS
+    assert r.previous.totals == FEB_TOTALS
+    rates = {k: (v.num, v.den, v.display) for k, v in r.figures.rates.items()}
+    assert rates == {
+        "response": (7, 12, "58.3%"),
+        "on_time": (4, 8, "50.0%"),
+        "resolution": (3, 4, "75.0%"),
+        "satisfaction": (2, 3, "66.7%"),
+    }
+    prev = {k: (v.num, v.den) for k, v in r.previous.rates.items()}
+    assert prev == {"response": (2, 3), "on_time": (1, 1), "resolution": (1, 1),
+                    "satisfaction": (1, 2)}
+    assert r.rate_delta("response") == "-8.3 个百分点"
+    assert r.delta("received") == "+9"
+    # Days to accept: 0,0,0,0,1,1,3,10; days to answer: 4,5,6,11,17.
+    assert (r.accept_times.n, r.accept_times.median, r.accept_times.p90) == (8, 0.5,
+                                                                              pytest.approx(5.1))
+    assert (r.answer_times.n, r.answer_times.median, r.answer_times.p90) == (5, 6,
+                                                                              pytest.approx(14.6))
+    cats = {g.label: (g.received, g.answered, g.closed) for g in r.by_category}
+    assert cats == {"意见": (7, 5, 3), "建议": (5, 1, 1), "困难求助": (0, 0, 0),
+                    "安全隐患": (0, 0, 0), "其他": (0, 0, 0)}
+    teams = {g.label: (g.received, g.answered, g.closed) for g in r.by_team}
+    # C班 (1 case) and D班 (2 cases) are folded, with the case that names no team.
+    assert teams == {"A班": (4, 3, 2), "B班": (4, 2, 0), "其他": (4, 1, 2)}
+    other = r.by_team[-1]
+    assert other.folded_teams == 2 and not other.suppressed
+    assert r.complete
+    # The list: last answer in the month per case, in answer order.
+    listed = [(c.number, c.days) for c in r.cases]
+    num = {k: v.hex[:8].upper() for k, v in w.ids.items()}
+    assert listed == [(num["C12"], 4), (num["C1"], 4), (num["P2"], 17), (num["C10"], 5),
+                      (num["C2"], 13), (num["C7"], 6)]
+    by_num = {c.number: c for c in r.cases}
+    assert by_num[num["C1"]].summary == "食堂饭菜口味已调整"
+    assert by_num[num["C1"]].answer == "已与食堂沟通。\n下周起减少用盐。"
+    assert by_num[num["C10"]].summary == "" and by_num[num["C10"]].answer == "第一行答复"
+    assert by_num[num["C7"]].answered_on == date(2026, 3, 26)
+    assert r.cases_total == 6
+    trend = {str(t.month): (t.received, t.answered) for t in r.trend}
+    assert len(r.trend) == 12 and str(r.trend[-1].month) == "2026-03"
+    assert trend["2026-01"] == (1, 1) and trend["2026-02"] == (3, 2)
+    assert trend["2026-03"] == (12, 6) and trend["2025-12"] == (0, 0)
+
+
+async def test_folded_group_smaller_than_k_is_suppressed(app):
+    await build_world()
+    r = await build_report(Month(2026, 2), tz=TZ, small_group_k=4, now=NOW)
+    assert [(g.label, g.received, g.folded_teams, g.suppressed) for g in r.by_team] == [
+        ("其他", 3, 2, True)]
+    assert r.by_team[0].shown("received", 4) == "<4"
+    assert r.as_dict()["by_team"][0]["received"] == "<4"
+
+
+async def test_zero_denominators_show_a_dash(app):
+    await build_world()
+    r = await build_report(Month(2025, 6), tz=TZ, now=NOW)
+    assert all(v.display == "—" and v.value is None for v in r.figures.rates.values())
+    assert r.accept_times.median is None and r.accept_times.median_display == "—"
+    await add_user("boss", "admin")
+    async with make_client(app) as c:
+        await login(c, "boss")
+        page = await c.get("/staff/reports/2025-06")
+        assert page.status_code == 200
+        for name in ("response", "on_time", "resolution", "satisfaction"):
+            assert figure(page.text, f"rate.{name}") == "—"
+        assert "0.0%" not in page.text and "100.0%" not in page.text
+
+
+def test_rate_and_percentile_units():
+    assert Rate(0, 0).display == "—"
+    assert Rate(0, 5).display == "0.0%" and Rate(5, 5).display == "100.0%"
+    assert percentile({}, 0.5) is None
+    assert percentile({3: 1}, 0.9) == 3
+    assert percentile({1: 2, 2: 2}, 0.5) == 1.5
+    assert Month.parse("2026-03").prev() == Month(2025 + 1, 2)
+    assert Month.parse("2026-01").prev() == Month(2025, 12)
+    assert Month.last_complete(date(2026, 1, 5)) == Month(2025, 12)
+    for bad in ("2026-13", "2026-3", "26-03", "abcd-ef", "1999-12", "2026-00"):
+        with pytest.raises(ValueError):
+            Month.parse(bad)
+
+
+FIGURE_RE = r'data-figure="{}">([^<]*)<'
+
+
+def figure(html: str, name: str) -> str:
+    m = re.search(FIGURE_RE.format(re.escape(name)), html)
+    assert m, f"no figure {name}"
+    return m.group(1)
+
+
+async def test_page_csv_and_access(app, tmp_path):
+    w = await build_world()
+    await add_user("hand", "handler")
+    async with make_client(app) as c, make_client(app) as h:
+        await login(c, "lead")
+        page = await c.get("/staff/reports/2026-03")
+        assert page.status_code == 200, page.text
+        html = page.text
+        assert "月度汇总" in html and "2026 年 3 月" in html and "<svg" in html
+        assert 'style="' not in html  # CSP: no inline style attributes
+        assert "<script" not in html
+        for name, value in MARCH_TOTALS.items():
+            assert figure(html, f"total.{name}") == str(value)
+        assert figure(html, "rate.response") == "58.3%"
+        assert figure(html, "time.answer.p90") == "14.6"
+        assert figure(html, "team.其他.received") == "4"
+        assert "原始内容" not in html and "秘密细节" not in html and "第二行细节不列出" not in html
+        assert "食堂饭菜口味已调整" in html and "第一行答复" in html
+        assert 'href="/staff/reports"' in html  # the nav link
+
+        # The figures CSV: UTF-8 with BOM, and the same figures as the page.
+        got = await c.get("/staff/reports/2026-03/figures.csv")
+        assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
+        assert got.content.startswith(b"\xef\xbb\xbf")
+        rows = list(csv.reader(io.StringIO(got.content.decode("utf-8-sig"))))
+        by_label = {(row[0], row[1]): row for row in rows if len(row) >= 4}
+        labels = {"received": "收到", "accepted": "受理", "rejected": "不予受理",
+                  "answered": "答复", "closed": "办结", "open_at_end": "月末未办结",
+                  "overdue_at_end": "月末超期", "reopened": "不满意重办", "merged": "合并为重复"}
+        for name, label in labels.items():
+            row = by_label[("总量", label)]
+            assert row[2] == figure(html, f"total.{name}")
+            assert row[3] == figure(html, f"prev.total.{name}")
+        for name, label in (("response", "响应率"), ("on_time", "按时办结率"),
+                            ("resolution", "解决率"), ("satisfaction", "满意率")):
+            row = by_label[("比率", label)]
+            assert row[2] == figure(html, f"rate.{name}")
+            assert row[3] == figure(html, f"prev.rate.{name}")
+        assert by_label[("用时", "答复用时中位数（天）")][2] == figure(html, "time.answer.median")
+        assert by_label[("按班组", "其他")][2] == "收到 4"
+
+        listed = await c.get("/staff/reports/2026-03/cases.csv")
+        assert listed.content.startswith(b"\xef\xbb\xbf")
+        list_rows = list(csv.reader(io.StringIO(listed.content.decode("utf-8-sig"))))
+        assert list_rows[0][0] == "编号" and len(list_rows) == 7
+        assert {r[0] for r in list_rows[1:]} == {w.ids[k].hex[:8].upper()
+                                                 for k in ("C12", "C1", "P2", "C10", "C2", "C7")}
+        assert "原始内容" not in listed.content.decode("utf-8-sig")
+
+        # /staff/reports goes to the last complete month; a month picker value works too.
+        r = await c.get("/staff/reports")
+        assert r.status_code == 303
+        expected = Month.last_complete(datetime.now(TZ).date())
+        assert r.headers["location"] == f"/staff/reports/{expected}"
+        r = await c.get("/staff/reports?month=2026-02")
+        assert r.headers["location"] == "/staff/reports/2026-02"
+        for bad in ("2026-13", "xyz", "2999-01"):
+            assert (await c.get(f"/staff/reports/{bad}")).status_code == 404
+            assert (await c.get(f"/staff/reports/{bad}/figures.csv")).status_code == 404
+
+        await login(h, "hand")
+        for path in ("/staff/reports", "/staff/reports/2026-03",
+                     "/staff/reports/2026-03/figures.csv", "/staff/reports/2026-03/cases.csv"):
+            assert (await h.get(path)).status_code == 403
+        assert 'href="/staff/reports"' not in (await h.get("/staff/cases")).text
+    async with make_client(app) as anon:
+        r = await anon.get("/staff/reports/2026-03")
+        assert r.status_code == 303 and "/staff/login" in r.headers["location"]
+
+
+async def test_command_line_report(app, settings, tmp_path: Path):
+    await build_world()
+    env = {**os.environ, "SUGGESTBOX_DATABASE_URL": settings.database_url,
+           "SUGGESTBOX_DATA_DIR": str(tmp_path / "cli-data"),
+           "SUGGESTBOX_SECRET_KEY": settings.secret_key}
+
+    def run(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([sys.executable, "-m", "suggestbox.cli", "report", *args],
+                              env=env, cwd=ROOT, capture_output=True, timeout=120, check=False)
+
+    out = tmp_path / "r.json"
+    done = run("2026-03", "--format", "json", "--out", str(out))
+    assert done.returncode == 0, done.stderr.decode()
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["current"]["totals"] == MARCH_TOTALS
+    assert data["current"]["rates"]["on_time"]["display"] == "50.0%"
+    csv_out = run("2026-03", "--format", "csv")
+    assert csv_out.returncode == 0 and csv_out.stdout.startswith(b"\xef\xbb\xbf")
+    assert "响应率,58.3%" in csv_out.stdout.decode("utf-8-sig")
+    cases_out = run("2026-03", "--format", "csv", "--what", "cases")
+    assert cases_out.stdout.decode("utf-8-sig").count("\r\n") == 7
+    html = tmp_path / "r.html"
+    assert run("2026-03", "--out", str(html)).returncode == 0
+    text = html.read_text(encoding="utf-8")
+    assert "<style>" in text and "@page" in text and "58.3%" in text
+    bad = run("2026-3")
+    assert bad.returncode == 2 and "YYYY-MM" in bad.stderr.decode()
+
+
+async def test_other_time_zone_shifts_month_edges(app):
+    """The same instants read in UTC: C6's accept (31 March 16:30 UTC) now falls in March and
+    C7's answer is on its deadline."""
+    await build_world()
+    r = await build_report(Month(2026, 3), tz=ZoneInfo("UTC"), now=NOW)
+    assert r.figures.totals["accepted"] == 8  # C6 accepted on 31 March UTC
+    assert r.figures.rates["on_time"].num == 5  # C7 answered on 25 March UTC, on time
+
+
+def test_timedelta_helper_sane():
+    # local() is the helper every data point above depends on.
+    assert local(2026, 4, 1, 0, 30) == datetime(2026, 3, 31, 16, 30, tzinfo=UTC)
+    assert local(2026, 3, 1) - local(2026, 2, 28) == timedelta(days=1)
