@@ -18,8 +18,11 @@ $(VENV)/.run-deps: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
 	@touch $@
 
-$(VENV)/.test-deps: pyproject.toml $(VENV)/.run-deps
+$(VENV)/.test-deps: pyproject.toml package-lock.json $(VENV)/.run-deps
 	$(BIN)/python -m pip install -q -e '.[test]'
+	@# axe-core for the accessibility tests (node_modules/, git-ignored); skipped without npm.
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the axe-core accessibility tests will be skipped"; fi
 	@touch $@
 
 run: $(VENV)/.run-deps

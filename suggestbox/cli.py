@@ -185,8 +185,13 @@ def cmd_qr(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    import logging.config
+
+    from .logging_config import log_config
     from .worker import cli_remind, cli_worker
 
+    # The same structured, address-free log lines as the web service.
+    logging.config.dictConfig(log_config("info", access_log=False))
     return cli_remind(settings) if args.command == "remind" else cli_worker(settings, args.once)
 
 

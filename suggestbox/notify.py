@@ -430,14 +430,15 @@ async def retry(message_id: uuid.UUID, now: datetime) -> bool:
 # ---- quiet-time batching and the daily digest -----------------------------------------------
 
 def release_time(settings: Settings, now: datetime) -> datetime:
-    """When held messages go out: the next digest hour, or the next quiet-time slot boundary
-    (every N hours from local midnight). Slot boundaries are fixed, so the batch time says
-    nothing about when within the slot a case was written."""
+    """When held messages go out: the digest hour, or the next quiet-time slot boundary (every N
+    hours from local midnight). Slot boundaries are fixed, so the batch time says nothing about
+    when within the slot a case was written. During the digest hour itself messages go at once:
+    that is when the morning's reminders are written, and they belong in that day's digest."""
     local = now.astimezone(settings.tz)
     day = local.date()
     if settings.notify_digest:
         at = datetime.combine(day, time(settings.notify_hour % 24), tzinfo=settings.tz)
-        return at if at > local else at + timedelta(days=1)
+        return at if local < at + timedelta(hours=1) else at + timedelta(days=1)
     step = max(1, settings.notify_quiet_hours)
     start = midnight(day, settings.tz)
     k = int((local - start) / timedelta(hours=step)) + 1

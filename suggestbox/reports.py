@@ -16,11 +16,12 @@ as "<K" only.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -28,11 +29,13 @@ from zoneinfo import ZoneInfo
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
 
 from .cases import day_start, local_today
 from .models import Category, Team
 
 OPEN_SQL = "('new','accepted','in_progress')"
+FIRST_REPLY = "(SELECT MIN(e.at) FROM event e WHERE e.case_id = c.id AND e.action = 'reply')"
 LIST_LIMIT = 500
 TREND_MONTHS = 12
 
@@ -177,6 +180,8 @@ class Figures:
     month: Month
     totals: dict[str, int]
     rates: dict[str, Rate]
+    # (category id, team id, "reply" | "close", cases): the breakdowns' answered and closed.
+    activity: list[tuple[Any, Any, str, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -424,68 +429,78 @@ class _Window:
 async def _figures(db: _Db, month: Month, limit_days: int) -> Figures:
     w = _Window.of(month, db.tz)
     p = w.params()
-    acted = {
-        r["action"]: (_int(r["cases"]), _int(r["n"]))
-        for r in await db.rows(
-            "SELECT action AS action, COUNT(DISTINCT case_id) AS cases, COUNT(*) AS n FROM event "
-            "WHERE at >= :t0 AND at < :t1 AND action IN "
-            "('accept','reject','reply','close','rate_unsatisfied','merge') GROUP BY action", **p)
-    }
+    # What staff and submitters did in the month, by action, category, team and whether the
+    # case's rating counts as resolved: one pass over the month's events.
+    cells = await db.rows(
+        "SELECT e.action AS action, c.category_id AS cat, c.team_id AS team, "
+        "CASE WHEN c.rating IS NULL OR c.rating IN ('satisfied','basic') THEN 1 ELSE 0 END "
+        "AS good, COUNT(DISTINCT e.case_id) AS cases, COUNT(*) AS n "
+        "FROM event e JOIN \"case\" c ON c.id = e.case_id WHERE e.at >= :t0 AND e.at < :t1 "
+        "AND e.action IN ('accept','reject','reply','close','rate_unsatisfied','merge') "
+        "GROUP BY 1, 2, 3, 4", **p)
+    acted: dict[str, list[int]] = {}
+    for r in cells:
+        a = acted.setdefault(str(r["action"]), [0, 0, 0])
+        a[0] += _int(r["cases"])  # a case has one category, team and rating: groups disjoint
+        a[1] += _int(r["n"])
+        a[2] += _int(r["cases"]) if _int(r["good"]) else 0
     got = await db.one(
         "SELECT COUNT(*) AS received, SUM(CASE WHEN responded_at IS NOT NULL AND "  # noqa: S608
         f"{db.days(db.local_date('responded_at'), 'received_on')} <= :lim THEN 1 ELSE 0 END) "
         'AS responded FROM "case" WHERE received_on >= :d0 AND received_on < :d1',
         lim=limit_days, **p)
-    # Status at month end: the last status-changing event before it. Only cases open now or
-    # touched since can differ from "not open", so only those are looked at.
+    # Open at month end: open now and no status change since; or the first status change
+    # since then started from an open status (events keep from_status).
     end = await db.one(
-        "WITH cand AS (SELECT id AS cid FROM \"case\" WHERE status IN " + OPEN_SQL +  # noqa: S608
-        " UNION SELECT case_id AS cid FROM event WHERE at >= :t1) "
-        "SELECT COUNT(*) AS open_n, SUM(CASE WHEN s.deadline < :d1 THEN 1 ELSE 0 END) AS late "
-        "FROM (SELECT c.deadline AS deadline, (SELECT e.to_status FROM event e "
-        "WHERE e.case_id = c.id AND e.to_status IS NOT NULL AND e.at < :t1 "
-        "ORDER BY e.seq DESC LIMIT 1) AS st FROM cand JOIN \"case\" c ON c.id = cand.cid "
-        "WHERE c.received_on < :d1) s WHERE s.st IN " + OPEN_SQL, **p)
+        "SELECT COUNT(*) AS open_n, SUM(CASE WHEN s.deadline < :d1 THEN 1 ELSE 0 END) AS late "  # noqa: S608
+        "FROM (SELECT c.deadline AS deadline FROM \"case\" c WHERE c.status IN "
+        + OPEN_SQL + " AND c.received_on < :d1 AND NOT EXISTS (SELECT 1 FROM event x "
+        "WHERE x.case_id = c.id AND x.at >= :t1 AND x.to_status IS NOT NULL) "
+        "UNION ALL SELECT c.deadline AS deadline FROM event e JOIN \"case\" c "
+        "ON c.id = e.case_id WHERE e.at >= :t1 AND e.to_status IS NOT NULL AND e.from_status IN "
+        + OPEN_SQL + " AND c.received_on < :d1 AND NOT EXISTS (SELECT 1 FROM event x "
+        "WHERE x.case_id = e.case_id AND x.at >= :t1 AND x.to_status IS NOT NULL "
+        "AND x.seq < e.seq)) s", **p)
+    # On time: the first answer's local date is not after the deadline. The last answer being
+    # on time settles it without looking at the events.
     due = await db.one(
-        "SELECT COUNT(*) AS due, SUM(CASE WHEN s.fr IS NOT NULL AND "  # noqa: S608
-        f"{db.local_date('s.fr')} <= s.deadline THEN 1 ELSE 0 END) AS ok FROM ("
-        "SELECT c.deadline AS deadline, (SELECT MIN(e.at) FROM event e WHERE e.case_id = c.id "
-        "AND e.action = 'reply') AS fr FROM \"case\" c WHERE c.deadline >= :d0 "
-        "AND c.deadline < :d1 AND c.status <> 'merged') s", **p)
-    closed = await db.one(
-        "SELECT COUNT(*) AS closed, SUM(CASE WHEN c.rating IS NULL OR c.rating IN "
-        "('satisfied','basic') THEN 1 ELSE 0 END) AS resolved FROM \"case\" c WHERE c.id IN "
-        "(SELECT case_id FROM event WHERE action = 'close' AND at >= :t0 AND at < :t1)", **p)
+        "SELECT COUNT(*) AS due, SUM(CASE WHEN c.answered_at IS NULL THEN 0 "  # noqa: S608
+        f"WHEN {db.local_date('c.answered_at')} <= c.deadline THEN 1 "
+        f"WHEN {db.local_date(FIRST_REPLY)} "
+        "<= c.deadline THEN 1 ELSE 0 END) AS ok FROM \"case\" c WHERE c.deadline >= :d0 "
+        "AND c.deadline < :d1 AND c.status <> 'merged'", **p)
     rated = {
         r["r"]: _int(r["n"])
         for r in await db.rows(
+            # The last rating of each case in the month.
             "SELECT CASE WHEN e.action = 'rate_unsatisfied' THEN 'unsatisfied' "
             "WHEN e.body LIKE '基本满意%' THEN 'basic' ELSE 'satisfied' END AS r, COUNT(*) AS n "
-            "FROM event e WHERE e.action IN ('rate','rate_unsatisfied') AND e.at >= :t0 "
-            "AND e.at < :t1 AND e.seq = (SELECT MAX(x.seq) FROM event x WHERE "
-            "x.case_id = e.case_id AND x.action IN ('rate','rate_unsatisfied') "
-            "AND x.at >= :t0 AND x.at < :t1) GROUP BY 1", **p)
+            "FROM (SELECT case_id AS cid, MAX(seq) AS last FROM event WHERE action IN "
+            "('rate','rate_unsatisfied') AND at >= :t0 AND at < :t1 GROUP BY case_id) m "
+            "JOIN event e ON e.case_id = m.cid AND e.seq = m.last GROUP BY 1", **p)
     }
     received = _int(got.get("received"))
     totals = {
         "received": received,
-        "accepted": acted.get("accept", (0, 0))[0],
-        "rejected": acted.get("reject", (0, 0))[0],
-        "answered": acted.get("reply", (0, 0))[0],
-        "closed": acted.get("close", (0, 0))[0],
+        "accepted": acted.get("accept", [0, 0, 0])[0],
+        "rejected": acted.get("reject", [0, 0, 0])[0],
+        "answered": acted.get("reply", [0, 0, 0])[0],
+        "closed": acted.get("close", [0, 0, 0])[0],
         "open_at_end": _int(end.get("open_n")),
         "overdue_at_end": _int(end.get("late")),
-        "reopened": acted.get("rate_unsatisfied", (0, 0))[1],
-        "merged": acted.get("merge", (0, 0))[0],
+        "reopened": acted.get("rate_unsatisfied", [0, 0, 0])[1],
+        "merged": acted.get("merge", [0, 0, 0])[0],
     }
     rates = {
         "response": Rate(_int(got.get("responded")), received),
         "on_time": Rate(_int(due.get("ok")), _int(due.get("due"))),
-        "resolution": Rate(_int(closed.get("resolved")), _int(closed.get("closed"))),
+        "resolution": Rate(acted.get("close", [0, 0, 0])[2], acted.get("close", [0, 0, 0])[0]),
         "satisfaction": Rate(rated.get("satisfied", 0) + rated.get("basic", 0),
                              sum(rated.values())),
     }
-    return Figures(month, totals, rates)
+    activity = [(r["cat"], r["team"], str(r["action"]), _int(r["cases"])) for r in cells
+                if r["action"] in ("reply", "close")]
+    return Figures(month, totals, rates, activity)
 
 
 async def _times(db: _Db, w: _Window) -> tuple[Spread, Spread]:
@@ -504,7 +519,8 @@ async def _times(db: _Db, w: _Window) -> tuple[Spread, Spread]:
             spread({_int(r["d"]): _int(r["n"]) for r in answer}))
 
 
-async def _breakdowns(db: _Db, w: _Window, k: int) -> tuple[list[Group], list[Group]]:
+async def _breakdowns(db: _Db, w: _Window, k: int, activity: list[tuple[Any, Any, str, int]]
+                      ) -> tuple[list[Group], list[Group]]:
     p = w.params()
     cells: list[tuple[Any, Any, str, int]] = []
     for r in await db.rows(
@@ -512,14 +528,8 @@ async def _breakdowns(db: _Db, w: _Window, k: int) -> tuple[list[Group], list[Gr
         "WHERE received_on >= :d0 AND received_on < :d1 GROUP BY category_id, team_id", **p
     ):
         cells.append((r["cat"], r["team"], "received", _int(r["n"])))
-    for r in await db.rows(
-        "SELECT c.category_id AS cat, c.team_id AS team, e.action AS action, "
-        "COUNT(DISTINCT c.id) AS n FROM event e JOIN \"case\" c ON c.id = e.case_id "
-        "WHERE e.action IN ('reply','close') AND e.at >= :t0 AND e.at < :t1 "
-        "GROUP BY c.category_id, c.team_id, e.action", **p
-    ):
-        cells.append((r["cat"], r["team"], "answered" if r["action"] == "reply" else "closed",
-                      _int(r["n"])))
+    for cat, team, action, n in activity:
+        cells.append((cat, team, "answered" if action == "reply" else "closed", n))
     categories = await Category.all()
     by_cat = {c.id: Group(f"c{c.id}", c.name) for c in categories}
     teams = await Team.all()
@@ -633,14 +643,40 @@ async def build_report(
     connection: str = "default",
 ) -> Report:
     """Every figure of the monthly summary for ``month`` (local calendar month in ``tz``)."""
-    now = now or datetime.now(UTC)
-    db = _Db(connections.get(connection), tz, _offset_minutes(tz, month))
+    async with _snapshot(connection) as conn:
+        return await _build(
+            conn, month, tz=tz, response_limit_days=response_limit_days,
+            small_group_k=small_group_k, rating_window_days=rating_window_days,
+            list_limit=list_limit, trend_months=trend_months, now=now or datetime.now(UTC))
+
+
+@contextlib.asynccontextmanager
+async def _snapshot(connection: str) -> AsyncIterator[BaseDBAsyncClient]:
+    """One read-only snapshot for all the report's queries (PostgreSQL), so the figures agree
+    with each other. JIT compilation is turned off: it costs a few hundred milliseconds per
+    query here and saves nothing on these index-driven aggregates."""
+    conn = connections.get(connection)
+    if conn.capabilities.dialect != "postgres":
+        yield conn
+        return
+    async with in_transaction(connection) as tx:
+        await tx.execute_script(
+            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL jit = off")
+        yield tx
+
+
+async def _build(
+    conn: BaseDBAsyncClient, month: Month, *, tz: ZoneInfo, response_limit_days: int,
+    small_group_k: int, rating_window_days: int, list_limit: int | None, trend_months: int,
+    now: datetime,
+) -> Report:
+    db = _Db(conn, tz, _offset_minutes(tz, month))
     figures = await _figures(db, month, response_limit_days)
     previous_db = _Db(db.conn, tz, _offset_minutes(tz, month.prev()))
     previous = await _figures(previous_db, month.prev(), response_limit_days)
     w = _Window.of(month, tz)
     accept_times, answer_times = await _times(db, w)
-    by_category, by_team = await _breakdowns(db, w, small_group_k)
+    by_category, by_team = await _breakdowns(db, w, small_group_k, figures.activity)
     cases = await _listed(db, w, list_limit)
     definitions = {f"total.{k}": v for k, v in TOTAL_DEFINITIONS.items()}
     definitions.update({f"rate.{k}": v for k, v in rate_definitions(response_limit_days).items()})
@@ -671,8 +707,9 @@ async def answered_cases(
     month: Month, *, tz: ZoneInfo, limit: int | None = None, connection: str = "default"
 ) -> list[ListedCase]:
     """The list of cases answered in ``month`` (all of them unless ``limit``), for the CSV."""
-    db = _Db(connections.get(connection), tz, _offset_minutes(tz, month))
-    return await _listed(db, _Window.of(month, tz), limit)
+    async with _snapshot(connection) as conn:
+        db = _Db(conn, tz, _offset_minutes(tz, month))
+        return await _listed(db, _Window.of(month, tz), limit)
 
 
 # ---- CSV ------------------------------------------------------------------------------------

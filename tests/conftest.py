@@ -90,7 +90,8 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
     return Settings(
-        data_dir=tmp_path / "data", database_url=db_url, secret_key="test-secret-key-" + "x" * 20
+        data_dir=tmp_path / "data", database_url=db_url, secret_key="test-secret-key-" + "x" * 20,
+        inline_worker=False,  # tests call the delivery functions directly
     )
 
 

@@ -13,10 +13,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import ROOT, _pg_admin, add_user, pg_base_and_name, seed_case
 
 from suggestbox import cases
 from suggestbox.backup import pg_env
+from tests.conftest import ROOT, _pg_admin, add_user, pg_base_and_name, seed_case
 
 TZ = ZoneInfo("Asia/Shanghai")
 

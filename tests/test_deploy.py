@@ -22,10 +22,10 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from conftest import IN_CI, PASSWORD, ROOT, LiveServer, form_token, free_port
 
 from suggestbox.cli import build_parser
 from suggestbox.logging_config import JsonFormatter, log_config
+from tests.conftest import IN_CI, PASSWORD, ROOT, LiveServer, form_token, free_port
 
 DEPLOY = ROOT / "deploy"
 SITE = DEPLOY / "nginx" / "suggestbox.conf"
@@ -286,7 +286,9 @@ def test_systemd_units_run_existing_commands_as_a_service_user() -> None:
                 assert m.group(1) in commands, f"{path.name}: no `suggestbox {m.group(1)}`"
     main = unit(DEPLOY / "systemd" / "suggestbox.service")
     assert "serve --host 127.0.0.1" in main["ExecStart"][0]
-    for timer in (DEPLOY / "systemd").glob("*.timer"):
+    timers = list((DEPLOY / "systemd").glob("*.timer"))
+    assert {t.name for t in timers} >= {"suggestbox-remind.timer", "suggestbox-backup.timer"}
+    for timer in timers:
         assert (timer.with_suffix(".service")).exists(), timer.name
 
 

@@ -19,7 +19,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import (
+
+from suggestbox.db import migrate
+from tests.conftest import (
     IN_CI,
     PASSWORD,
     LiveServer,
@@ -31,8 +33,6 @@ from conftest import (
     start_server,
     stop_server,
 )
-
-from suggestbox.db import migrate
 
 REDIS_DB = 13  # this module's own Redis database, flushed before and after
 

@@ -113,6 +113,11 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # the default backlog of 5 resets bursts of parallel posts
+
+
 TIME_RE = re.compile(r"\d{1,2}:\d{2}|T\d{2}|\d{9,}")
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -133,8 +138,7 @@ def assert_no_content_or_time(hook: Hook, request: Received) -> None:
 
 @pytest.fixture
 def hook() -> Iterator[Hook]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
+    server = _Server(("127.0.0.1", 0), _Handler)
     h = Hook(url=f"http://127.0.0.1:{server.server_address[1]}")
     server.hook = h  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -463,6 +467,11 @@ async def test_daily_digest_instead_of_one_message_per_event(napp, nsettings, ho
     assert lines[0] == "新案件待受理 2 件：建议 2"
     assert lines[1].startswith("已交办 1 件：" + case.id.hex[:8].upper())
     assert digest.json["url"] == f"{BASE}/staff/cases?status=open"
+    # After the digest hour, events wait for the next day's digest.
+    await seed_case(BODY, category_id=1)
+    assert (await worker.tick(s, now=at(day, 9, 0))).delivery.sent == 0
+    assert await OutboxMessage.filter(status="held").values_list(
+        "next_attempt_at", flat=True) == [at(day + timedelta(days=1), 8)]
     # Test messages are never held.
     test = await notify.enqueue_test(await Channel.get(), today=cases.local_today(TZ), tz=TZ)
     assert (await notify.send_now(s, test)).sent == 1
