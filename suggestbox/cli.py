@@ -54,6 +54,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         forwarded_allow_ips=os.environ.get("SUGGESTBOX_FORWARDED_ALLOW_IPS", "127.0.0.1"),
         server_header=False,
         log_level=args.log_level,
+        # TCP_NODELAY on every connection: uvicorn loses it with several workers (serving.py).
+        http="suggestbox.serving:NoDelayHTTPProtocol",
     )
     return 0
 

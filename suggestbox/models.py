@@ -112,7 +112,13 @@ class Case(Model):
 
     class Meta:
         table = "case"
-        indexes = (("status", "received_on"), ("assignee_id", "status"))
+        indexes = (
+            ("status", "received_on"),
+            ("assignee_id", "status"),
+            ("received_on", "id"),  # the queue's keyset paging
+            ("published", "answered_at"),  # the board
+            ("deadline",),  # overdue checks and reports
+        )
 
     @property
     def number(self) -> str:
@@ -144,6 +150,7 @@ class Event(Model):
     class Meta:
         table = "event"
         unique_together = (("case_id", "seq"),)
+        indexes = (("action", "at", "case_id"),)  # monthly report: actions in a time range
         ordering = ["seq"]
 
 

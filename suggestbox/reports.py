@@ -31,10 +31,13 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from .cases import day_start, local_today
+from .cases import RULES, day_start, local_today
 from .models import Category, Team
 
 OPEN_SQL = "('new','accepted','in_progress')"
+# Actions that change a case's status (the ones with a target in cases.RULES).
+STATUS_ACTIONS_SQL = "(" + ",".join(
+    sorted(f"'{name}'" for name, rule in RULES.items() if rule.target is not None)) + ")"
 FIRST_REPLY = "(SELECT MIN(e.at) FROM event e WHERE e.case_id = c.id AND e.action = 'reply')"
 LIST_LIMIT = 500
 TREND_MONTHS = 12
@@ -457,7 +460,8 @@ async def _figures(db: _Db, month: Month, limit_days: int) -> Figures:
         + OPEN_SQL + " AND c.received_on < :d1 AND NOT EXISTS (SELECT 1 FROM event x "
         "WHERE x.case_id = c.id AND x.at >= :t1 AND x.to_status IS NOT NULL) "
         "UNION ALL SELECT c.deadline AS deadline FROM event e JOIN \"case\" c "
-        "ON c.id = e.case_id WHERE e.at >= :t1 AND e.to_status IS NOT NULL AND e.from_status IN "
+        "ON c.id = e.case_id WHERE e.action IN " + STATUS_ACTIONS_SQL + " AND e.at >= :t1 "
+        "AND e.to_status IS NOT NULL AND e.from_status IN "
         + OPEN_SQL + " AND c.received_on < :d1 AND NOT EXISTS (SELECT 1 FROM event x "
         "WHERE x.case_id = e.case_id AND x.at >= :t1 AND x.to_status IS NOT NULL "
         "AND x.seq < e.seq)) s", **p)
@@ -610,18 +614,23 @@ async def _trend(db: _Db, month: Month, months: int) -> list[TrendPoint]:
             f"SELECT {db.month_of('received_on')} AS m, COUNT(*) AS n FROM \"case\" "  # noqa: S608
             "WHERE received_on >= :d0 AND received_on < :d1 GROUP BY 1", **p)
     }
+    start = month.minus(months - 1)
+    series = [start]
+    while len(series) < months:
+        series.append(series[-1].next())
+    # Bucket events by the UTC instants of local month starts: exact in any time zone, and
+    # cheaper than converting every row's time.
+    cases_sql = " ".join(
+        f"WHEN at < :b{i} THEN {i - 1}" for i in range(1, months)) + f" ELSE {months - 1}"
+    for i, m in enumerate(series[1:], start=1):
+        p[f"b{i}"] = day_start(m.first, db.tz).astimezone(UTC)
     answered = {
-        str(r["m"]): _int(r["n"]) for r in await db.rows(
-            f"SELECT {db.month_of(db.local_date('at'))} AS m, COUNT(DISTINCT case_id) AS n "  # noqa: S608
+        _int(r["m"]): _int(r["n"]) for r in await db.rows(
+            f"SELECT CASE {cases_sql} END AS m, COUNT(DISTINCT case_id) AS n "  # noqa: S608
             "FROM event WHERE action = 'reply' AND at >= :t0 AND at < :t1 GROUP BY 1", **p)
     }
-    start = month.minus(months - 1)
-    points = []
-    m = start
-    for _ in range(months):
-        points.append(TrendPoint(m, received.get(str(m), 0), answered.get(str(m), 0)))
-        m = m.next()
-    return points
+    return [TrendPoint(m, received.get(str(m), 0), answered.get(i, 0))
+            for i, m in enumerate(series)]
 
 
 def _offset_minutes(tz: ZoneInfo, month: Month) -> int:
@@ -714,10 +723,23 @@ async def answered_cases(
 
 # ---- CSV ------------------------------------------------------------------------------------
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?%?")
+
+
+def _safe_cell(value: Any) -> str:
+    """Neutralise spreadsheet formulas (CSV injection): text that a spreadsheet would evaluate
+    gets a leading apostrophe; plain signed numbers such as "-2" or "+12.5%" stay as they are."""
+    text = str(value)
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def _csv(rows: Iterable[Iterable[Any]]) -> bytes:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerows(rows)
+    writer.writerows([_safe_cell(v) for v in row] for row in rows)
     # UTF-8 with BOM: Excel then opens Chinese text correctly.
     return buf.getvalue().encode("utf-8-sig")
 

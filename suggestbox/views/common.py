@@ -42,7 +42,18 @@ async def client_key(request: Request) -> str:
 
 
 async def read_form(request: Request) -> FormData:
-    """Parse a form; malformed bodies become a 400, oversize ones a 413 (from the body limit)."""
+    """Parse a form; malformed bodies become a 400, oversize ones a 413 (from the body limit).
+
+    Our pages only send ``application/x-www-form-urlencoded``, in which a browser percent-encodes
+    every non-ASCII byte. Starlette would decode stray raw bytes (and undecodable multipart
+    fields) as Latin-1, storing mojibake, so anything else is refused here; percent-encoded
+    invalid UTF-8 becomes U+FFFD, which the text checks refuse with a Chinese message.
+    """
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise HTTPException(415, "表单格式有误，请用本站的页面提交。")
+    if not (await request.body()).isascii():
+        raise HTTPException(400, "表单包含无法识别的字符编码，请用本站的页面重新提交。")
     try:
         return await request.form(max_files=0, max_fields=50, max_part_size=256 * 1024)
     except HTTPException:
