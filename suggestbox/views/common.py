@@ -50,6 +50,8 @@ async def read_form(request: Request) -> FormData:
     invalid UTF-8 becomes U+FFFD, which the text checks refuse with a Chinese message.
     """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not await request.body():
+        return FormData()  # an empty form (a button alone); its checks then refuse or pass it
     if content_type != "application/x-www-form-urlencoded":
         raise HTTPException(415, "表单格式有误，请用本站的页面提交。")
     if not (await request.body()).isascii():
