@@ -116,7 +116,7 @@ class Case(Model):
             ("status", "received_on"),
             ("assignee_id", "status"),
             ("received_on", "id"),  # the queue's keyset paging
-            ("published", "answered_at"),  # the board
+            ("published", "status", "published_at", "closed_at"),  # the board and its version
             ("deadline",),  # overdue checks and reports
         )
 

@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
         ),
         ops.AddIndex(
             model_name='Case',
-            index=Index(fields=['published', 'answered_at']),
+            index=Index(fields=['published', 'status', 'published_at', 'closed_at']),
         ),
         ops.AddIndex(
             model_name='Case',
