@@ -161,6 +161,8 @@ async def submit_case(
     used_key = tokens.used_id(secret_key, nonce)
     previous = await UsedFormToken.get_or_none(id=used_key)
     if previous is not None:
+        if not previous.wrapped:
+            raise DomainError("表单已过期，请检查内容后再提交一次。", field="form")
         return await _replayed(secret_key, nonce, previous)
     category = await Category.get_or_none(id=category_id, active=True)
     if category is None:
@@ -297,6 +299,8 @@ async def apply(
                 f"，期限 {deadline.isoformat()}" if deadline else ""
             )
 
+        if action in ("rate", "rate_unsatisfied") and case.rating in ("satisfied", "basic"):
+            raise DomainError("您已经评价过了，谢谢。")
         if action in ("accept", "reject") and case.responded_at is None:
             changed["responded_at"] = now
         if action == "reject":
@@ -318,12 +322,10 @@ async def apply(
         elif action in ("reopen", "rate_unsatisfied"):
             # A reopened case leaves the board until a leader publishes it again.
             changed.update(reopen_count=case.reopen_count + 1, closed_at=None, published=False,
-                           published_at=None)
+                           published_at=None, rating=None, rated_on=None)
             if action == "rate_unsatisfied":
                 changed.update(rating="unsatisfied", rated_on=today)
         elif action == "rate":
-            if case.rating in ("satisfied", "basic"):
-                raise DomainError("您已经评价过了，谢谢。")
             if rating not in ("satisfied", "basic"):
                 raise DomainError("请选择评价。", field="rating")
             changed.update(rating=rating, rated_on=today)

@@ -147,6 +147,15 @@ async def _reachable(settings: Settings) -> list[Finding]:
     return found
 
 
+def _notify_timing(settings: Settings) -> list[Finding]:
+    if settings.notify_quiet_hours <= 0 and not settings.notify_digest:
+        return [Finding(WARNING, "notify-immediate",
+                        "SUGGESTBOX_NOTIFY_QUIET_HOURS=0 且未开启每日汇总："
+                        "新案件一提交群里就收到通知，通知时间等于提交时间（DESIGN.md §1.7）。"
+                        "建议设为 2 或更大。")]
+    return []
+
+
 def run_checks(settings: Settings, env: Mapping[str, str] | None = None) -> list[Finding]:
     env = os.environ if env is None else env
     findings = [
@@ -156,6 +165,7 @@ def run_checks(settings: Settings, env: Mapping[str, str] | None = None) -> list
         *_workers(settings),
         *_proxy(env),
         *_timezone(settings),
+        *_notify_timing(settings),
     ]
     findings += asyncio.run(_reachable(settings))
     return findings

@@ -71,7 +71,8 @@ class Settings:
     inline_worker: bool = True
     notify_poll_seconds: float = 30.0
     notify_max_tries: int = 8
-    notify_quiet_hours: int = 0
+    # DESIGN.md §1.7: a new-case message sent at once would date the submission to the minute.
+    notify_quiet_hours: int = 2
     notify_digest: bool = False
     notify_hour: int = 8
     notify_backoff_seconds: float = 30.0
@@ -117,7 +118,7 @@ class Settings:
             "inline_worker": c("SUGGESTBOX_INLINE_WORKER", cast=bool, default=True),
             "notify_poll_seconds": c("SUGGESTBOX_NOTIFY_POLL_SECONDS", cast=float, default=30.0),
             "notify_max_tries": c("SUGGESTBOX_NOTIFY_MAX_TRIES", cast=int, default=8),
-            "notify_quiet_hours": c("SUGGESTBOX_NOTIFY_QUIET_HOURS", cast=int, default=0),
+            "notify_quiet_hours": c("SUGGESTBOX_NOTIFY_QUIET_HOURS", cast=int, default=2),
             "notify_digest": c("SUGGESTBOX_NOTIFY_DIGEST", cast=bool, default=False),
             "notify_hour": c("SUGGESTBOX_NOTIFY_HOUR", cast=int, default=8),
         }

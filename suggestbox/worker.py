@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 
 from . import notify
+from .cases import purge_used_tokens
 from .models import Case
 from .settings import Settings
 
@@ -84,6 +85,7 @@ async def tick(settings: Settings, now: datetime | None = None,
     result.batches = await notify.flush_held(settings, now)
     result.delivery = await notify.deliver_due(settings, now=now, client=client)
     await notify.purge_settled(now.astimezone(settings.tz).date())
+    await purge_used_tokens(now.astimezone(settings.tz).date())
     return result
 
 

@@ -3,6 +3,7 @@ real migrations, the app driven through its lifespan, and a real server process 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -65,17 +66,9 @@ def require_pg() -> None:
         pytest.skip(f"PostgreSQL not reachable at {PG_URL} (set SUGGESTBOX_TEST_POSTGRES_URL)")
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh, migrated database: a SQLite file, or a new PostgreSQL database (dropped after)."""
-    # Tortoise caches each model's SQL per connection *name*, not per backend: tests that switch
-    # between SQLite and PostgreSQL in one process must clear it (a real process uses one backend).
-    EXECUTOR_CACHE.clear()
-    if request.param == "sqlite":
-        url = f"sqlite://{tmp_path / 'test.sqlite3'}"
-        await migrate(url)
-        yield url
-        return
+@contextlib.asynccontextmanager
+async def pg_database() -> AsyncIterator[str]:
+    """A new, migrated PostgreSQL database for one test; dropped afterwards."""
     require_pg()
     base, name = pg_base_and_name()
     await _pg_admin(f'CREATE DATABASE "{name}"')
@@ -87,11 +80,35 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, migrated database: a SQLite file, or a new PostgreSQL database (dropped after)."""
+    # Tortoise caches each model's SQL per connection *name*, not per backend: tests that switch
+    # between SQLite and PostgreSQL in one process must clear it (a real process uses one backend).
+    EXECUTOR_CACHE.clear()
+    if request.param == "sqlite":
+        url = f"sqlite://{tmp_path / 'test.sqlite3'}"
+        await migrate(url)
+        yield url
+        return
+    async with pg_database() as url:
+        yield url
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """Only PostgreSQL: a new, migrated database (for multi-process tests)."""
+    EXECUTOR_CACHE.clear()
+    async with pg_database() as url:
+        yield url
+
+
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
     return Settings(
         data_dir=tmp_path / "data", database_url=db_url, secret_key="test-secret-key-" + "x" * 20,
         inline_worker=False,  # tests call the delivery functions directly
+        notify_quiet_hours=0,  # tests of batching set it themselves
     )
 
 
@@ -263,3 +280,37 @@ async def seed_case(body: str = "通过领域函数直接创建的案件。", ca
         team=team, body=body, today=date.today(), tz=ZoneInfo("Asia/Shanghai"),
     )
     return result.case
+
+
+# ---- Debian's Chromium through Playwright (never `playwright install`) ----------------------
+
+CHROMIUM = os.environ.get("SUGGESTBOX_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+SHOTS = ROOT / "screenshots"  # git-ignored
+
+
+def require_chromium() -> None:
+    if not Path(CHROMIUM).exists():
+        if IN_CI:
+            pytest.fail(f"{CHROMIUM} is missing, and CI=true requires the browser tests")
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium fonts-wqy-microhei)")
+
+
+def launch(playwright: Any) -> Any:
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium per test module."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        b = launch(p)
+        try:
+            yield b
+        finally:
+            b.close()

@@ -14,8 +14,16 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import IN_CI, ROOT, LiveServer, start_server, stop_server
-from tests.test_browser import LAPTOP, PHONE, STAFF_PASSWORD, require_chromium
+from tests.conftest import (
+    IN_CI,
+    ROOT,
+    LiveServer,
+    launch,
+    require_chromium,
+    start_server,
+    stop_server,
+)
+from tests.test_browser import LAPTOP, PHONE, STAFF_PASSWORD
 
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 BLOCKING = {"serious", "critical"}
@@ -47,7 +55,6 @@ def pages(server: LiveServer) -> Iterator[tuple[Any, Any]]:
     require_axe()
     from playwright.sync_api import sync_playwright
 
-    from tests.test_browser import launch
 
     with sync_playwright() as p:
         browser = launch(p)

@@ -8,21 +8,14 @@ steps run once `/board` exists). Screenshots of every step go to `screenshots/` 
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import IN_CI, ROOT, LiveServer
+from tests.conftest import SHOTS, LiveServer
 
-CHROMIUM = os.environ.get("SUGGESTBOX_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-SHOTS = ROOT / "screenshots"
 WECHAT_UA = (
     "Mozilla/5.0 (Linux; Android 13; V2183A Build/TP1A.220624.014; wv) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Version/4.0 Chrome/116.0.0.0 Mobile Safari/537.36 XWEB/1160065 "
@@ -37,29 +30,6 @@ LAPTOP: dict[str, Any] = {"viewport": {"width": 1366, "height": 900}, "locale": 
 STAFF_PASSWORD = "password123"
 
 
-def require_chromium() -> None:
-    if not Path(CHROMIUM).exists():
-        if IN_CI:
-            pytest.fail(f"{CHROMIUM} is missing, and CI=true requires the browser tests")
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium fonts-wqy-microhei)")
-
-
-def launch(playwright: Any) -> Any:
-    """Debian's Chromium; never `playwright install` (no downloads here)."""
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch(p)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 class Watched:

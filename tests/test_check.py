@@ -65,6 +65,7 @@ CASES = [
     ({"SUGGESTBOX_DATABASE_URL": "postgres://postgres@127.0.0.1:1/nowhere"},
      "database-unreachable", True),
     ({"SUGGESTBOX_REDIS_URL": "redis://127.0.0.1:1/0"}, "redis-unreachable", True),
+    ({"SUGGESTBOX_NOTIFY_QUIET_HOURS": "0"}, "notify-immediate", False),
 ]
 
 

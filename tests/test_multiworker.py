@@ -20,16 +20,12 @@ from typing import Any
 import httpx
 import pytest
 
-from suggestbox.db import migrate
 from tests.conftest import (
     IN_CI,
     PASSWORD,
     LiveServer,
-    _pg_admin,
     csrf_of,
     form_token,
-    pg_base_and_name,
-    require_pg,
     start_server,
     stop_server,
 )
@@ -57,19 +53,6 @@ def redis_url() -> Iterator[str]:
     _redis(url).flushdb()
     yield url
     _redis(url).flushdb()
-
-
-@pytest.fixture
-async def pg_url() -> Any:
-    require_pg()
-    base, name = pg_base_and_name()
-    await _pg_admin(f'CREATE DATABASE "{name}"')
-    try:
-        url = f"{base}/{name}"
-        await migrate(url)
-        yield url
-    finally:
-        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -26,21 +26,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from suggestbox import cases, notify, worker
 from suggestbox.app import create_app
-from suggestbox.db import migrate
 from suggestbox.models import Case, Channel, OutboxMessage, StaffUser
 from suggestbox.settings import Settings
 from tests.conftest import (
     ROOT,
-    _pg_admin,
     add_user,
     login,
     make_client,
-    pg_base_and_name,
-    require_pg,
     seed_case,
     submit,
 )
@@ -478,20 +473,6 @@ async def test_daily_digest_instead_of_one_message_per_event(napp, nsettings, ho
 
 
 # ---- two concurrent workers on PostgreSQL ---------------------------------------------------
-
-@pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    require_pg()
-    EXECUTOR_CACHE.clear()
-    base, name = pg_base_and_name()
-    await _pg_admin(f'CREATE DATABASE "{name}"')
-    try:
-        url = f"{base}/{name}"
-        await migrate(url)
-        yield url
-    finally:
-        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
 
 async def _fill(hook: Hook, n: int) -> Channel:
     ch = await channel(hook, "json", "/count/hook")

@@ -6,40 +6,17 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import zxingcpp
 from PIL import Image
 
-from tests.conftest import IN_CI, PASSWORD, ROOT, LiveServer, start_server, stop_server
+from tests.conftest import PASSWORD, SHOTS, LiveServer, start_server, stop_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = ROOT / "screenshots"
 BASE = "http://box.example.cn"
 A4_PX = (210 / 25.4 * 96, 297 / 25.4 * 96)  # CSS pixels at 96 dpi: 793.7 x 1122.5
 A4_PT = (595.3, 841.9)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        if IN_CI:
-            pytest.fail("/usr/bin/chromium is missing, and CI=true requires browser tests")
-        pytest.skip("/usr/bin/chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )
-        yield b
-        b.close()
 
 
 def serve(tmp_path: Path, base_url: str) -> LiveServer:

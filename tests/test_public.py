@@ -224,3 +224,40 @@ async def test_error_pages_are_chinese(client):
     assert r.status_code == 404 and "找不到这个页面" in r.text
     r = await client.delete("/")
     assert r.status_code == 405 and "不支持" in r.text
+
+
+async def test_merged_case_track_page_hides_the_other_submitters_words(app):
+    """The duplicate's submitter sees the main case's progress, never its submitter's text."""
+    from suggestbox.models import StaffUser
+    from tests.conftest import act, add_user, login, make_client
+
+    await add_user("lead", "leader")
+    async with make_client(app) as a, make_client(app) as b, make_client(app) as lead:
+        ra = await submit(a, "二号库房的灭火器过期了。")
+        rb = await submit(b, "库房的灭火器早就过期了。")
+        page = await track(a, ra)
+        await a.post("/track/followup", data={"token": form_token(page.text), "receipt": ra,
+                                              "body": "我是三班的老王，早班看到的。"})
+        main = await Case.get(body__contains="二号库房")
+        dup = await Case.get(body__contains="早就过期")
+        csrf = await login(lead, "lead")
+        await act(lead, csrf, dup.id, "merge", merge_into=main.number)
+        lead_user = await StaffUser.get(username="lead")
+        await act(lead, csrf, main.id, "accept", assignee=lead_user.id)
+        shown = await track(b, rb)
+        assert "已受理" in shown.text and "重复" in shown.text
+        assert "老王" not in shown.text
+        assert "老王" in (await track(a, ra)).text
+
+
+async def test_track_form_token_cannot_be_replayed_as_a_submission(client):
+    receipt = await submit(client)
+    page = await track(client, receipt)
+    token = form_token(page.text)
+    r = await client.post("/track/followup", data={"token": token, "receipt": receipt,
+                                                   "body": "补充一句。"})
+    assert r.status_code == 200
+    r = await client.post("/", data={"token": token, "category": "1",
+                                     "body": "用查询页的令牌提交。"})
+    assert r.status_code in (303, 422)  # a fresh submission or a clear refusal, never a 500
+    assert await Case.all().count() == (2 if r.status_code == 303 else 1)

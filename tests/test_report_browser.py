@@ -5,40 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from suggestbox.db import migrate, orm
 from suggestbox.settings import Settings
-from tests.conftest import IN_CI, PASSWORD, ROOT, start_server, stop_server
+from tests.conftest import PASSWORD, SHOTS, start_server, stop_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = ROOT / "screenshots"
 A4_PT = (595.3, 841.9)
 A4_WIDTH_PX = 210 / 25.4 * 96  # 793.7 CSS pixels
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        if IN_CI:
-            pytest.fail("/usr/bin/chromium is missing, and CI=true requires browser tests")
-        pytest.skip("/usr/bin/chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )
-        yield b
-        b.close()
 
 
 async def _seed(url: str, data_dir: Path) -> None:

@@ -40,27 +40,11 @@ async def test_enable_nodelay_on_socket_accepted_from_proto0_listener():
         await server.wait_closed()
 
 
-def test_two_worker_server_serves_keepalive_requests(tmp_path):
+def test_two_worker_server_serves_keepalive_requests(tmp_path, pg_url):
     """The protocol class loads in uvicorn's worker processes (spawned with the config)."""
-    from tests.conftest import PG_AVAILABLE, pg_base_and_name, require_pg
-
-    require_pg()
-    assert PG_AVAILABLE
-    base, name = pg_base_and_name()
-    import asyncio as _asyncio
-
-    from suggestbox.db import migrate
-    from tests.conftest import _pg_admin
-
-    _asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    server = start_server(tmp_path, database_url=pg_url, workers=2)
     try:
-        url = f"{base}/{name}"
-        _asyncio.run(migrate(url))
-        server = start_server(tmp_path, database_url=url, workers=2)
-        try:
-            with httpx.Client(base_url=server.url) as c:
-                assert all(c.get("/healthz").status_code == 200 for _ in range(20))
-        finally:
-            stop_server(server)
+        with httpx.Client(base_url=server.url) as c:
+            assert all(c.get("/healthz").status_code == 200 for _ in range(20))
     finally:
-        _asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        stop_server(server)

@@ -316,3 +316,63 @@ async def test_authorization_matrix(app, role):
         r = await act(c, csrf, case.id, "transfer", assignee=h2.id)
         assert r.status_code == {"anonymous": 303, "handler": 422, "other_handler": 404,
                                  "leader": 303, "admin": 303}[role]
+
+
+@pytest.mark.parametrize("path", [
+    "/board?month=9999-12", "/board?month=0000-00", "/board?category=%C2%B2",
+    "/board?page=%C2%B2", "/board?page=99999999999999999999", "/staff/cases/%E4%B8%AD",
+    "/staff/cases?category=%C2%B2&team=99999999999999999999",
+])
+async def test_odd_query_values_never_give_500(client, path):
+    r = await client.get(path)
+    assert r.status_code in (200, 303, 404), (path, r.status_code)
+    if r.status_code == 303:
+        assert r.headers["location"].isascii()
+
+
+async def test_admin_forms_refuse_odd_ids(app):
+    await add_user("adm", "admin")
+    async with make_client(app) as c:
+        csrf = await login(c, "adm")
+        for path, data in [
+            ("/admin/users", {"op": "disable", "id": "²"}),
+            ("/admin/users", {"op": "disable", "id": "99999999999999999999"}),
+            ("/admin/teams", {"id": "²", "code": "t1", "name": "一班"}),
+            ("/admin/categories", {"id": "99999999999999999999", "name": "x",
+                                   "deadline_days": "3"}),
+        ]:
+            r = await c.post(path, data={"csrf": csrf, **data})
+            assert r.status_code in (400, 404, 422), (path, data, r.status_code)
+
+
+async def test_reopen_clears_the_rating_so_the_new_answer_is_rated(app):
+    from suggestbox.models import StaffUser
+
+    await add_user("lead", "leader")
+    async with make_client(app) as w, make_client(app) as lead:
+        receipt = await submit(w, "澡堂的热水器坏了。")
+        case = await Case.get()
+        csrf = await login(lead, "lead")
+        me = await StaffUser.get(username="lead")
+        await act(lead, csrf, case.id, "accept", assignee=me.id)
+        await act(lead, csrf, case.id, "reply", body="已报修。")
+        page = await track(w, receipt)
+        await w.post("/track/rate", data={"token": form_token(page.text), "receipt": receipt,
+                                          "rating": "satisfied"})
+        r = await act(lead, csrf, case.id, "reopen", body="又坏了，重新办理。")
+        assert r.status_code == 303
+        await case.refresh_from_db()
+        assert case.rating is None and case.status == "in_progress"
+        await act(lead, csrf, case.id, "reply", body="已更换新热水器。")
+        assert (await act(lead, csrf, case.id, "close")).status_code == 422  # not rated yet
+        page = await track(w, receipt)
+        assert "评价答复" in page.text
+        # A forged second rating after 满意 is refused on both paths.
+        await w.post("/track/rate", data={"token": form_token(page.text), "receipt": receipt,
+                                          "rating": "basic"})
+        page = await track(w, receipt)
+        r = await w.post("/track/rate", data={"token": form_token(page.text), "receipt": receipt,
+                                              "rating": "unsatisfied", "body": "改主意了"})
+        assert r.status_code == 422 and "已经评价过" in r.text
+        await case.refresh_from_db()
+        assert case.rating == "basic" and case.status == "answered"

@@ -15,7 +15,7 @@ from .. import auth
 from ..app import render
 from ..cases import DomainError
 from ..models import Category, StaffUser, Team
-from .common import field, require_staff, staff_form
+from .common import field, parse_id, require_staff, staff_form
 
 TEAM_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
@@ -58,8 +58,8 @@ async def users(request: Request) -> Response:
             await auth.add_user(field(form, "username"), field(form, "role"),
                                 field(form, "password"), field(form, "display_name"))
         else:
-            user_id = field(form, "id")
-            user = await StaffUser.get_or_none(id=int(user_id)) if user_id.isdigit() else None
+            user_id = parse_id(field(form, "id"))
+            user = await StaffUser.get_or_none(id=user_id) if user_id else None
             if user is None:
                 raise HTTPException(404)
             if op == "disable":
@@ -91,7 +91,7 @@ async def teams(request: Request) -> Response:
         active = field(form, "active") == "1"
         team_id = field(form, "id")
         if team_id:
-            updated = await Team.filter(id=int(team_id)).update(
+            updated = await Team.filter(id=parse_id(team_id) or 0).update(
                 code=code, name=name, sort_order=order, active=active)
             if not updated:
                 raise HTTPException(404)
@@ -116,7 +116,7 @@ async def categories(request: Request) -> Response:
         active = field(form, "active") == "1"
         category_id = field(form, "id")
         if category_id:
-            updated = await Category.filter(id=int(category_id)).update(
+            updated = await Category.filter(id=parse_id(category_id) or 0).update(
                 name=name, deadline_days=days, sort_order=order, active=active)
             if not updated:
                 raise HTTPException(404)

@@ -10,6 +10,7 @@ worker process.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from tortoise.functions import Count, Max
 from ..app import render
 from ..cases import Status
 from ..models import Case, Category, Event
+from .common import parse_id
 
 PAGE_SIZE = 20
 CACHE_SECONDS = 30.0
@@ -62,15 +64,13 @@ def parse_filters(params: Any) -> Filters:
     month = params.get("month", "").strip()
     page = params.get("page", "")
     first: date | None = None
-    try:
-        year_s, month_s = month.split("-", 1)
-        first = date(int(year_s), int(month_s), 1)
-    except ValueError:
-        first = None
+    m = re.fullmatch(r"(\d{4})-(\d{1,2})", month)
+    if m and 2000 <= int(m.group(1)) <= 9998 and 1 <= int(m.group(2)) <= 12:
+        first = date(int(m.group(1)), int(m.group(2)), 1)
     return Filters(
-        category=int(category) if category.isdigit() and len(category) < 9 else None,
+        category=parse_id(category),
         month=first,
-        page=max(1, min(int(page), 100_000)) if page.isdigit() and len(page) < 7 else 1,
+        page=min(parse_id(page) or 1, 100_000),
     )
 
 

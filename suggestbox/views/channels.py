@@ -15,7 +15,7 @@ from .. import notify
 from ..app import render
 from ..cases import DomainError
 from ..models import Channel, OutboxMessage, StaffUser
-from .common import field, now_utc, require_staff, settings_of, staff_form, today
+from .common import field, now_utc, parse_id, require_staff, settings_of, staff_form, today
 
 PAGE = "/admin/channels"
 NOTICES = {
@@ -80,10 +80,9 @@ def _valid_channel(form: Any) -> dict[str, Any]:
         raise DomainError("签名密钥太长了（最多 255 个字符）。", field="secret")
     user_id: int | None = None
     if field(form, "user"):
-        try:
-            user_id = int(field(form, "user"))
-        except ValueError as exc:
-            raise DomainError("请选择工作人员。", field="user") from exc
+        user_id = parse_id(field(form, "user"))
+        if user_id is None:
+            raise DomainError("请选择工作人员。", field="user")
     return {"name": name, "kind": kind, "url": url, "secret": secret, "user_id": user_id}
 
 
@@ -107,10 +106,10 @@ async def channels(request: Request) -> Response:
             if not await notify.retry(message_id, now_utc()):
                 raise HTTPException(404)
             return _done("retry")
-        try:
-            channel = await Channel.get_or_none(id=int(field(form, "id") or 0))
-        except ValueError as exc:
-            raise HTTPException(400) from exc
+        channel_id = parse_id(field(form, "id"))
+        if channel_id is None:
+            raise HTTPException(400)
+        channel = await Channel.get_or_none(id=channel_id)
         if channel is None:
             raise HTTPException(404)
         if op in ("enable", "disable"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from urllib.parse import urlencode
 
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
@@ -64,6 +65,17 @@ async def read_form(request: Request) -> FormData:
         raise HTTPException(400, "表单格式有误，请返回重试。") from exc
 
 
+def parse_id(value: str | None) -> int | None:
+    """A database id from user input: ASCII digits within the integer columns' range, else None.
+
+    (``str.isdigit`` accepts "²"; ``int()`` accepts "１２"; the driver fails beyond 2**31.)
+    """
+    if not value or len(value) > 10 or not value.isascii() or not value.isdigit():
+        return None
+    number = int(value)
+    return number if 0 < number < 2**31 else None
+
+
 def field(form: FormData, name: str) -> str:
     value = form.get(name)
     return value if isinstance(value, str) else ""
@@ -71,7 +83,8 @@ def field(form: FormData, name: str) -> str:
 
 class LoginRequired(HTTPException):
     def __init__(self, next_path: str) -> None:
-        super().__init__(303, headers={"Location": f"/staff/login?next={next_path}"})
+        location = "/staff/login?" + urlencode({"next": next_path})
+        super().__init__(303, headers={"Location": location})
 
 
 async def staff_session(request: Request) -> StaffSession | None:

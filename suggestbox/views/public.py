@@ -98,7 +98,7 @@ async def receipt_page(request: Request) -> Response:
     if nonce and len(nonce) < 64:
         used = await UsedFormToken.get_or_none(id=tokens.used_id(settings_of(request).secret_key,
                                                                   nonce))
-        if used is not None:
+        if used is not None and used.wrapped:
             receipt = tokens.unwrap(nonce, used.wrapped)
     response = render(request, "receipt.html", {"receipt": receipt})
     response.delete_cookie(RECEIPT_COOKIE, path="/receipt")
@@ -119,10 +119,19 @@ async def _track_context(request: Request, case: Case, receipt: str) -> dict[str
         main = await Case.get_or_none(id=case.merged_into_id).select_related(  # type: ignore[attr-defined]
             "category", "team")
         shown = main or case
+    events = await cases.timeline(shown, public_only=True)
+    if shown is not case:
+        # The main case's progress, but never its submitter's own words: staff events from the
+        # main case, the reader's own events from theirs.
+        events = sorted(
+            [e for e in events if not e.by_submitter]
+            + await cases.timeline(case, public_only=True),
+            key=lambda e: e.at,
+        )
     return {
         "case": case,
         "shown": shown,
-        "events": await cases.timeline(shown, public_only=True),
+        "events": events,
         "receipt": receipt,
         "token": _token(request),
         "can_rate": shown is case and case.status == Status.ANSWERED
@@ -184,7 +193,9 @@ async def track_action(request: Request) -> Response:
                                         label="补充说明" if action == "followup" else "意见")
             async with in_transaction():
                 # One-time token first: a replayed or doubled POST stops here.
-                await UsedFormToken.create(id=tokens.used_id(s.secret_key, nonce), wrapped="",
+                # Namespaced: a track form's token can never be taken for a submission's.
+                await UsedFormToken.create(id=tokens.used_id(s.secret_key, "track:" + nonce),
+                                           wrapped="",
                                            used_on=today(request))
                 await cases.apply(
                     found.id, action, None, now=now_utc(), tz=s.tz, body=body,

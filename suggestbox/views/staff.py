@@ -22,6 +22,7 @@ from .common import (
     client_key,
     field,
     now_utc,
+    parse_id,
     read_form,
     require_staff,
     settings_of,
@@ -82,15 +83,6 @@ async def logout(request: Request) -> Response:
 
 # ---- queue ----------------------------------------------------------------------------------
 
-def _int(value: str | None) -> int | None:
-    try:
-        number = int(value) if value else None
-    except ValueError:
-        return None
-    # Beyond the integer columns' range the database driver fails (a 500): treat as absent.
-    return number if number is None or abs(number) < 2**31 else None
-
-
 async def queue(request: Request) -> Response:
     session = await require_staff(request)
     user = session.user
@@ -101,9 +93,9 @@ async def queue(request: Request) -> Response:
         qs = qs.filter(assignee_id=user.id)
     filters: dict[str, Any] = {
         "status": p.get("status", ""),
-        "category": _int(p.get("category")),
-        "team": _int(p.get("team")),
-        "assignee": _int(p.get("assignee")),
+        "category": parse_id(p.get("category")),
+        "team": parse_id(p.get("team")),
+        "assignee": parse_id(p.get("assignee")),
         "overdue": p.get("overdue") == "1",
         "q": p.get("q", "").strip()[:100],
     }
@@ -203,7 +195,7 @@ async def case_action(request: Request) -> Response:
             body = cases.clean_text(body, minimum=1, maximum=s.text_max * 2, label="内容")
         await cases.apply(
             case.id, action, session.user, now=now_utc(), tz=s.tz, body=body,
-            assignee_id=_int(field(form, "assignee")), deadline=deadline,
+            assignee_id=parse_id(field(form, "assignee")), deadline=deadline,
             merge_into=field(form, "merge_into"), summary=field(form, "summary"),
             show_reply=field(form, "show_reply") == "1",
             rating_window_days=s.rating_window_days,
