@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import httpx
 
-from . import notify
+from . import notify, privacy
 from .cases import purge_used_tokens
 from .models import Case
 from .settings import Settings
@@ -76,6 +76,20 @@ class TickResult:
     delivery: notify.Delivery = field(default_factory=notify.Delivery)
 
 
+_scrubbed: set[date] = set()  # days this process has already scrubbed
+
+
+async def _scrub_yesterday(settings: Settings, now: datetime) -> None:
+    """Once a day, early in the morning, hide the order of yesterday's submitter rows
+    (privacy.scrub_order; PostgreSQL only). A cron-run `remind` repeats it, harmlessly."""
+    local = now.astimezone(settings.tz)
+    yesterday = local.date() - timedelta(days=1)
+    if local.hour < 6 and yesterday not in _scrubbed:
+        await privacy.scrub_order(yesterday, settings.tz)
+        _scrubbed.clear()
+        _scrubbed.add(yesterday)
+
+
 async def tick(settings: Settings, now: datetime | None = None,
                client: httpx.AsyncClient | None = None) -> TickResult:
     now = now or datetime.now(UTC)
@@ -86,6 +100,7 @@ async def tick(settings: Settings, now: datetime | None = None,
     result.delivery = await notify.deliver_due(settings, now=now, client=client)
     await notify.purge_settled(now.astimezone(settings.tz).date())
     await purge_used_tokens(now.astimezone(settings.tz).date())
+    await _scrub_yesterday(settings, now)
     return result
 
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from tortoise.cli.cli import tortoise_cli_context
 from tortoise.connection import connections
 from tortoise.migrations.autodetector import MigrationAutodetector
@@ -88,3 +89,64 @@ async def test_the_drift_check_sees_a_difference(tmp_path: Path, monkeypatch: An
     assert len(writers) == 1
     created = {getattr(op, "name", "") for op in writers[0].operations}
     assert {"Case", "Event", "StaffUser"} <= created
+
+
+# ---- order privacy (DESIGN.md §1.3) ----------------------------------------------------------
+
+async def test_sqlite_mixed_tables_have_no_rowid(tmp_path):
+    """Submitter rows sit between exact-time staff rows in these tables: no insertion order."""
+    import sqlite3
+
+    path = tmp_path / "order.sqlite3"
+    await migrate(f"sqlite://{path}")
+    conn = sqlite3.connect(path)
+    try:
+        for table in ("event", "notify_outbox"):
+            sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+                               (table,)).fetchone()[0]
+            assert sql.upper().rstrip().endswith("WITHOUT ROWID"), (table, sql)
+            with pytest.raises(sqlite3.OperationalError):
+                conn.execute(f'SELECT rowid FROM "{table}"')
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    finally:
+        conn.close()
+
+
+async def test_postgres_scrub_gives_a_days_submitter_rows_one_newer_xmin(pg_url):
+    """Before: a submitter's rows have an xmin between two staff actions. After the nightly
+    scrub: every submitter row of the day shares one xmin, newer than any staff row."""
+    from datetime import UTC, date, datetime
+    from zoneinfo import ZoneInfo
+
+    from tortoise import Tortoise
+
+    from suggestbox import cases, privacy
+    from suggestbox.models import Case, Event, StaffUser
+    from suggestbox.settings import tortoise_config
+    from tests.conftest import seed_case
+
+    tz = ZoneInfo("Asia/Shanghai")
+    await Tortoise.init(config=tortoise_config(pg_url))
+    try:
+        lead = await StaffUser.create(username="lead", role="leader", password_hash="x")
+        first = await seed_case("第一件事，先提交。")
+        await cases.apply(first.id, "note", lead, now=datetime.now(UTC), tz=tz, body="staff 1")
+        second = await seed_case("第二件事，在两次工作人员操作之间提交。")
+        await cases.apply(first.id, "note", lead, now=datetime.now(UTC), tz=tz, body="staff 2")
+        conn = connections.get("default")
+
+        async def xmin(sql: str, *args: object) -> list[int]:
+            _, rows = await conn.execute_query(sql, list(args))
+            return [int(r["x"]) for r in rows]
+
+        staff = await xmin('SELECT xmin::text::bigint AS x FROM "event" WHERE NOT by_submitter '
+                           'ORDER BY seq')
+        own = await xmin('SELECT xmin::text::bigint AS x FROM "case" WHERE id = $1', second.id)
+        assert staff[0] < own[0] < staff[1]  # the leak the scrub removes
+        assert await privacy.scrub_order(date.today(), tz)
+        rows = await xmin('SELECT xmin::text::bigint AS x FROM "case"') + await xmin(
+            'SELECT xmin::text::bigint AS x FROM "event" WHERE by_submitter')
+        assert len(set(rows)) == 1 and rows[0] > max(staff)
+        assert await Case.all().count() == 2 and await Event.all().count() == 4
+    finally:
+        await Tortoise.close_connections()
