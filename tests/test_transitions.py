@@ -1,0 +1,115 @@
+"""The state machine, exhaustively: every action from every state, on both databases.
+
+An action allowed from a state (per ``cases.RULES``) succeeds, moves the case to the rule's
+target and appends exactly one event; from any other state it is refused with a message and
+writes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from suggestbox import cases
+from suggestbox.cases import RULES, DomainError, Status
+from suggestbox.models import Case, Event, StaffUser
+from tests.conftest import add_user, seed_case
+
+TZ = ZoneInfo("Asia/Shanghai")
+# "unpublish" needs a published case: covered by tests/test_qr_board.py.
+ACTIONS = [a for a in RULES if a not in ("submit", "unpublish")]
+
+
+async def _apply(case_id, action, actor, **kw):
+    return await cases.apply(case_id, action, actor, now=datetime.now(UTC), tz=TZ,
+                             rating_window_days=0, **kw)
+
+
+async def _case_in(state: Status, leader: StaffUser, handler: StaffUser, main: Case) -> Case:
+    case = await seed_case(f"处于{state}状态的案件。")
+    steps: dict[Status, list[tuple[str, StaffUser | None, dict]]] = {
+        Status.NEW: [],
+        Status.ACCEPTED: [("accept", leader, {"assignee_id": handler.id})],
+        Status.IN_PROGRESS: [("accept", leader, {"assignee_id": handler.id}),
+                             ("start", handler, {})],
+        Status.ANSWERED: [("accept", leader, {"assignee_id": handler.id}),
+                          ("reply", handler, {"body": "答复"})],
+        Status.CLOSED: [("accept", leader, {"assignee_id": handler.id}),
+                        ("reply", handler, {"body": "答复"}), ("close", leader, {})],
+        Status.REJECTED: [("reject", leader, {"body": "理由"})],
+        Status.MERGED: [("merge", leader, {"merge_into": main.number})],
+    }
+    for action, actor, kw in steps[state]:
+        await _apply(case.id, action, actor, **kw)
+    await case.refresh_from_db()
+    assert case.status == state
+    return case
+
+
+def _actor(action: str, leader: StaffUser, handler: StaffUser) -> StaffUser | None:
+    roles = RULES[action].roles
+    if "submitter" in roles:
+        return None
+    return handler if "leader" not in roles else leader
+
+
+def _args(action: str, handler: StaffUser, other: StaffUser, main: Case) -> dict:
+    return {
+        "accept": {"assignee_id": handler.id},
+        "transfer": {"assignee_id": other.id},
+        "merge": {"merge_into": main.number},
+        "rate": {"rating": "satisfied"},
+        "rate_unsatisfied": {"rating": "unsatisfied", "body": "不满意的理由"},
+        "publish": {"summary": "公示摘要"},
+    }.get(action, {"body": "说明"})
+
+
+async def test_every_action_from_every_state(app):
+    await add_user("lead", "leader")
+    await add_user("h1", "handler")
+    await add_user("h2", "handler")
+    leader = await StaffUser.get(username="lead")
+    handler = await StaffUser.get(username="h1")
+    other = await StaffUser.get(username="h2")
+    main = await seed_case("作为合并目标的主案件。")
+    checked = 0
+    for action in ACTIONS:
+        rule = RULES[action]
+        for state in Status:
+            case = await _case_in(state, leader, handler, main)
+            before = await Event.filter(case_id=case.id).count()
+            actor = _actor(action, leader, handler)
+            kwargs = _args(action, handler, other, main)
+            if state in rule.sources:
+                await _apply(case.id, action, actor, **kwargs)
+                await case.refresh_from_db()
+                assert case.status == (rule.target or state), (action, state)
+                assert await Event.filter(case_id=case.id).count() == before + 1, (action, state)
+                last = await Event.filter(case_id=case.id).order_by("-seq").first()
+                assert last is not None and last.action == action
+                assert last.by_submitter == (actor is None)
+            else:
+                with pytest.raises(DomainError) as refused:
+                    await _apply(case.id, action, actor, **kwargs)
+                assert refused.value.message, (action, state)
+                await case.refresh_from_db()
+                assert case.status == state, (action, state)
+                assert await Event.filter(case_id=case.id).count() == before, (action, state)
+            checked += 1
+    assert checked == len(ACTIONS) * len(Status)
+
+
+async def test_wrong_role_is_refused_and_writes_nothing(app):
+    await add_user("lead", "leader")
+    await add_user("h1", "handler")
+    leader = await StaffUser.get(username="lead")
+    handler = await StaffUser.get(username="h1")
+    case = await seed_case("角色不对的操作。")
+    for action, actor in [("accept", handler), ("reject", handler), ("merge", handler),
+                          ("followup", leader), ("rate", leader), ("return", leader)]:
+        with pytest.raises(DomainError):
+            await _apply(case.id, action, actor, assignee_id=handler.id, body="x",
+                         rating="satisfied", merge_into="00000000")
+    assert await Event.filter(case_id=case.id).count() == 1
