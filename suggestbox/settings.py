@@ -134,9 +134,10 @@ class Settings:
 
     def prepare(self) -> Settings:
         """Create the data directory (and the SQLite file's) and make sure a secret exists."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Owner-only: the database and the secret live here.
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self.sqlite_path is not None:
-            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            self.sqlite_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         return self.ensure_secret()
 
     def ensure_secret(self) -> Settings:

@@ -376,3 +376,24 @@ async def test_reopen_clears_the_rating_so_the_new_answer_is_rated(app):
         assert r.status_code == 422 and "已经评价过" in r.text
         await case.refresh_from_db()
         assert case.rating == "basic" and case.status == "answered"
+
+
+async def test_current_password_check_is_throttled(app, settings):
+    await add_user("lead", "leader")
+    async with make_client(app) as c:
+        csrf = await login(c, "lead")
+        wrong = {"csrf": csrf, "current": "nope", "password": "abcdefgh9", "password2": "abcdefgh9"}
+        codes = [(await c.post("/staff/account", data=wrong)).status_code
+                 for _ in range(settings.login_fail_limit + 1)]
+        assert codes[0] == 422 and codes[-1] == 429
+        right = dict(wrong, current=PASSWORD)
+        assert (await c.post("/staff/account", data=right)).status_code == 429
+
+
+def test_data_dir_is_owner_only(tmp_path):
+    from suggestbox.settings import Settings
+
+    s = Settings(data_dir=tmp_path / "d", database_url=f"sqlite://{tmp_path / 'd' / 'x.sqlite3'}")
+    s.prepare()
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "d" / "secret_key").stat().st_mode & 0o777 == 0o600

@@ -220,7 +220,14 @@ async def account(request: Request) -> Response:
     session, form = await staff_form(request)
     user = session.user
     context: dict[str, Any] = {"me": user, "csrf": session.csrf}
+    throttle, key = throttle_of(request), "user:" + user.username
+    wait = await throttle.locked_for("login", key)
+    if wait:
+        context["error"] = f"密码错误次数太多，请 {wait} 秒后再试。"
+        return render(request, "staff/account.html", context, status_code=429)
     if await auth.authenticate(user.username, field(form, "current")) is None:
+        # Same budget as the login form: a stolen session cannot guess the password either.
+        await throttle.fail("login", key, settings_of(request).login_fail_limit)
         context["error"] = "当前密码不正确。"
         return render(request, "staff/account.html", context, status_code=422)
     if field(form, "password") != field(form, "password2"):
