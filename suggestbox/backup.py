@@ -76,6 +76,16 @@ def _private_tmp(out: Path) -> Path:
     return tmp
 
 
+
+def _sqlite_copy(src: sqlite3.Connection, dst_path: Path) -> None:
+    """SQLite's online backup API (consistent while the app writes), to an owner-only file."""
+    dst = sqlite3.connect(dst_path)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+    os.chmod(dst_path, 0o600)
+
 def backup(settings: Settings, out_file: str | os.PathLike[str]) -> str:
     """Write a backup of the configured database to ``out_file``; return a message."""
     out = Path(out_file)
@@ -88,14 +98,9 @@ def backup(settings: Settings, out_file: str | os.PathLike[str]) -> str:
             tmp.unlink()
             src = sqlite3.connect(src_path)
             try:
-                dst = sqlite3.connect(tmp)
-                try:
-                    src.backup(dst)
-                finally:
-                    dst.close()
+                _sqlite_copy(src, tmp)
             finally:
                 src.close()
-            os.chmod(tmp, 0o600)
         else:
             _run([_tool("pg_dump"), "--format=custom", "--no-owner", "--no-privileges",
                   f"--file={tmp}"], settings.database_url)
@@ -159,14 +164,9 @@ def restore(settings: Settings, in_file: str | os.PathLike[str]) -> str:
         try:
             if src.execute("PRAGMA quick_check").fetchone()[0] != "ok":
                 raise BackupError(f"{src_path} 已损坏（PRAGMA quick_check）。")
-            dst = sqlite3.connect(dst_path)
-            try:
-                src.backup(dst)
-            finally:
-                dst.close()
+            _sqlite_copy(src, dst_path)
         finally:
             src.close()
-        os.chmod(dst_path, 0o600)
     else:
         if asyncio.run(_pg_tables(settings.database_url)) > 0:
             raise BackupError(not_empty)
