@@ -663,14 +663,17 @@ async def build_report(
 async def _snapshot(connection: str) -> AsyncIterator[BaseDBAsyncClient]:
     """One read-only snapshot for all the report's queries (PostgreSQL), so the figures agree
     with each other. JIT compilation is turned off: it costs a few hundred milliseconds per
-    query here and saves nothing on these index-driven aggregates."""
+    query here and saves nothing on these index-driven aggregates. Plans are always custom:
+    asyncpg prepares each statement, and after five runs PostgreSQL may switch to a generic plan
+    that ignores the month's bounds (the open-at-month-end query went from 0.14 s to 0.35 s)."""
     conn = connections.get(connection)
     if conn.capabilities.dialect != "postgres":
         yield conn
         return
     async with in_transaction(connection) as tx:
         await tx.execute_script(
-            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL jit = off")
+            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL jit = off; "
+            "SET LOCAL plan_cache_mode = force_custom_plan")
         yield tx
 
 
