@@ -563,7 +563,10 @@ async def _breakdowns(db: _Db, w: _Window, k: int, activity: list[tuple[Any, Any
         other.answered += no_team.answered
         other.closed += no_team.closed
     if _any(other):
-        other.suppressed = 0 < other.received < k and other.folded_teams > 0
+        # Hide the counts when the fold is still small in every column (received, answered
+        # or closed alike), so "<K" is always true of what it hides.
+        other.suppressed = other.folded_teams > 0 and max(
+            other.received, other.answered, other.closed) < k
         shown.append(other)
     return cat_rows, shown
 

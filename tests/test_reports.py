@@ -216,6 +216,11 @@ async def test_folded_group_smaller_than_k_is_suppressed(app):
     assert [(g.label, g.received, g.folded_teams, g.suppressed) for g in r.by_team] == [
         ("其他", 3, 2, True)]
     assert r.by_team[0].shown("received", 4) == "<4"
+    # "<K" stands for every small count of the fold, never for a count of K or more.
+    other = r.by_team[0]
+    for name in ("received", "answered", "closed"):
+        assert other.shown(name, 4) == ("<4" if getattr(other, name) else "0")
+        assert getattr(other, name) < 4
     assert r.as_dict()["by_team"][0]["received"] == "<4"
 
 
