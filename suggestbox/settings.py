@@ -48,7 +48,10 @@ class Settings:
     submit_limit: int = 30
     submit_window: int = 600
     submit_global_limit: int = 600
-    login_fail_limit: int = 5
+    login_fail_limit: int = 5  # per client key
+    # Per account, from any address: higher, so one person cannot lock a leader out with five
+    # wrong guesses, while guessing from many addresses still stops.
+    login_account_fail_limit: int = 20
     # Staff sessions.
     session_idle_minutes: int = 120
     session_max_hours: int = 12

@@ -49,19 +49,21 @@ async def login(request: Request) -> Response:
     form = await read_form(request)
     username = field(form, "username").strip()[:64]
     next_path = _safe_next(field(form, "next"))
-    keys = [await client_key(request), "user:" + username]
+    # (key, failures before a lock): the client's address key, and the account from anywhere.
+    keys = [(await client_key(request), s.login_fail_limit),
+            ("user:" + username, s.login_account_fail_limit)]
     context: dict[str, Any] = {"next": next_path, "username": username}
-    wait = max([await throttle.locked_for("login", k) for k in keys])
+    wait = max([await throttle.locked_for("login", k) for k, _ in keys])
     if wait:
         context["error"] = f"登录失败次数太多，请 {wait} 秒后再试。"
         return render(request, "staff/login.html", context, status_code=429)
     user = await auth.authenticate(username, field(form, "password"))
     if user is None:
-        for k in keys:
-            await throttle.fail("login", k, s.login_fail_limit)
+        for k, limit in keys:
+            await throttle.fail("login", k, limit)
         context["error"] = "用户名或密码不正确。"
         return render(request, "staff/login.html", context, status_code=422)
-    for k in keys:
+    for k, _ in keys:
         await throttle.succeed("login", k)
     await auth.end_session(request.cookies.get(STAFF_COOKIE))
     token = await auth.start_session(user, now_utc())
@@ -227,7 +229,7 @@ async def account(request: Request) -> Response:
         return render(request, "staff/account.html", context, status_code=429)
     if await auth.authenticate(user.username, field(form, "current")) is None:
         # Same budget as the login form: a stolen session cannot guess the password either.
-        await throttle.fail("login", key, settings_of(request).login_fail_limit)
+        await throttle.fail("login", key, settings_of(request).login_account_fail_limit)
         context["error"] = "当前密码不正确。"
         return render(request, "staff/account.html", context, status_code=422)
     if field(form, "password") != field(form, "password2"):
