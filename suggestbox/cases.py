@@ -202,6 +202,31 @@ async def _replayed(secret_key: str, nonce: str, used: UsedFormToken) -> Submitt
     return Submitted(case=case, receipt=receipt, replay=True)
 
 
+async def submitter_act(
+    *, secret_key: str, nonce: str, case_id: uuid.UUID, action: str, body: str,
+    rating: str | None, now: datetime, tz: ZoneInfo, max_length: int,
+) -> bool:
+    """A follow-up or a rating from the tracking page, once per form token.
+
+    Returns False when this form was already used (a replayed or doubled POST); raises
+    DomainError when the request is refused. The token row and the event share a transaction.
+    """
+    if action not in ("followup", "rate"):
+        raise DomainError("未知的操作。")
+    if action == "followup" or body.strip():
+        body = clean_text(body, minimum=1, maximum=max_length,
+                          label="补充说明" if action == "followup" else "意见")
+    try:
+        async with in_transaction():
+            # Namespaced: a track form's token can never be taken for a submission's.
+            await UsedFormToken.create(id=tokens.used_id(secret_key, "track:" + nonce),
+                                       wrapped="", used_on=local_today(tz, now))
+            await apply(case_id, action, None, now=now, tz=tz, body=body, rating=rating)
+    except IntegrityError:
+        return False
+    return True
+
+
 async def purge_used_tokens(today: date) -> int:
     return await UsedFormToken.filter(
         used_on__lt=today - timedelta(days=tokens.MAX_AGE_DAYS + 1)

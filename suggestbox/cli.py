@@ -95,21 +95,14 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
-    from .backup import BackupError, backup
+    """``backup --out FILE`` and ``restore --in FILE``."""
+    from .backup import BackupError, backup, restore
 
     try:
-        print(backup(settings, args.out))
-    except BackupError as e:
-        print(e, file=sys.stderr)
-        return 1
-    return 0
-
-
-def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
-    from .backup import BackupError, restore
-
-    try:
-        print(restore(settings, args.in_file))
+        if args.command == "backup":
+            print(backup(settings, args.out))
+        else:
+            print(restore(settings, args.in_file))
     except BackupError as e:
         print(e, file=sys.stderr)
         return 1
@@ -243,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_backup)
     r = sub.add_parser("restore", help="restore a backup into an empty database")
     r.add_argument("--in", dest="in_file", required=True, help="backup file to read")
-    r.set_defaults(func=cmd_restore)
+    r.set_defaults(func=cmd_backup)
     c = sub.add_parser("check", help="check the deployment settings; non-zero exit if serious")
     c.set_defaults(func=cmd_check)
     u = sub.add_parser("user", help="manage staff accounts")

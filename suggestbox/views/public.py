@@ -9,8 +9,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from tortoise import connections
-from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from .. import cases, tokens
 from ..app import render
@@ -187,23 +185,15 @@ async def track_action(request: Request) -> Response:
         errors["form"] = "页面已过期，请重新提交。"
     else:
         try:
-            body = field(form, "body")
-            if action == "followup" or body.strip():
-                body = cases.clean_text(body, minimum=1, maximum=s.followup_max,
-                                        label="补充说明" if action == "followup" else "意见")
-            async with in_transaction():
-                # One-time token first: a replayed or doubled POST stops here.
-                # Namespaced: a track form's token can never be taken for a submission's.
-                await UsedFormToken.create(id=tokens.used_id(s.secret_key, "track:" + nonce),
-                                           wrapped="",
-                                           used_on=today(request))
-                await cases.apply(
-                    found.id, action, None, now=now_utc(), tz=s.tz, body=body,
-                    rating=field(form, "rating") or None,
-                )
-            notice = "已补充，谢谢。" if action == "followup" else "感谢您的评价。"
-        except IntegrityError:
-            notice = "这份表单已经提交过了。"
+            done = await cases.submitter_act(
+                secret_key=s.secret_key, nonce=nonce, case_id=found.id, action=action,
+                body=field(form, "body"), rating=field(form, "rating") or None,
+                now=now_utc(), tz=s.tz, max_length=s.followup_max,
+            )
+            if not done:
+                notice = "这份表单已经提交过了。"
+            else:
+                notice = "已补充，谢谢。" if action == "followup" else "感谢您的评价。"
         except DomainError as e:
             errors[e.field or "form"] = e.message
         await found.refresh_from_db()
