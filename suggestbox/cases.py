@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -52,14 +53,48 @@ ALL = frozenset(Status)
 
 
 @dataclass(frozen=True)
+class Args:
+    """What a staff member or submitter sent with an action (parsed, not yet checked)."""
+
+    assignee_id: int | None = None
+    deadline: date | None = None
+    merge_into: str | None = None
+    rating: str | None = None
+    summary: str | None = None
+    show_reply: bool = True
+    rating_window_days: int = 7
+
+
+@dataclass
+class Step:
+    """One action being applied: effects read the locked case and fill in the changes."""
+
+    case: Case
+    actor: StaffUser | None
+    conn: BaseDBAsyncClient
+    now: datetime
+    today: date
+    tz: ZoneInfo
+    args: Args
+    body: str | None  # the event's text (what the submitter sees when the rule is public)
+    detail: str | None = None  # internal line for staff (assignee, deadline), never public
+    changed: dict[str, object] = field(default_factory=dict)
+
+
+Effect = Callable[[Step], Awaitable[None]]
+
+
+@dataclass(frozen=True)
 class Rule:
     label: str
     sources: frozenset[Status]
     target: Status | None  # None: the status does not change
     roles: frozenset[str]
+    effect: Effect | None = None  # what the action does besides changing status and logging
     needs_body: bool = False
-    public: bool = False  # the event (and its text) is shown to the submitter
+    public: bool = False  # the event's body is shown to the submitter
     needs_assignee: bool = False
+    text_from_summary: bool = False  # the event's body is the form's summary (publish)
 
 
 def _s(*states: Status) -> frozenset[Status]:
@@ -68,30 +103,139 @@ def _s(*states: Status) -> frozenset[Status]:
 
 WORKING = _s(Status.ACCEPTED, Status.IN_PROGRESS)
 
+
+# ---- effects: one small function per action ------------------------------------------------
+
+async def _assign(step: Step) -> None:
+    """accept / transfer: an active staff member, and a deadline not in the past."""
+    a = step.args
+    assignee = await StaffUser.get_or_none(id=a.assignee_id, active=True) \
+        if a.assignee_id else None
+    if assignee is None or assignee.role not in ANY_STAFF:
+        raise DomainError("请选择承办人。", field="assignee")
+    if assignee.id == step.case.assignee_id and step.case.assignee_id is not None:  # type: ignore[attr-defined]
+        raise DomainError("转办需要选择另一位承办人。", field="assignee")
+    deadline = a.deadline
+    if deadline is None and step.case.deadline is None:
+        category = await Category.get(id=step.case.category_id)  # type: ignore[attr-defined]
+        deadline = step.today + timedelta(days=category.deadline_days)
+    if deadline is not None:
+        if deadline < step.today:
+            raise DomainError("办理期限不能早于今天。", field="deadline")
+        step.changed["deadline"] = deadline
+    step.changed["assignee_id"] = assignee.id
+    shown = deadline or step.case.deadline
+    step.detail = f"承办人：{assignee.label}" + (f"，期限 {shown.isoformat()}" if shown else "")
+
+
+def _responded(step: Step) -> None:
+    if step.case.responded_at is None:
+        step.changed["responded_at"] = step.now
+
+
+async def _accept(step: Step) -> None:
+    await _assign(step)
+    _responded(step)
+
+
+async def _reject(step: Step) -> None:
+    _responded(step)
+    step.changed["reject_reason"] = step.body
+
+
+async def _reconsider(step: Step) -> None:
+    step.changed["reject_reason"] = None
+
+
+async def _return(step: Step) -> None:
+    step.changed.update(assignee_id=None, deadline=None)
+
+
+async def _reply(step: Step) -> None:
+    step.changed["answered_at"] = step.now
+
+
+async def _close(step: Step) -> None:
+    case, window = step.case, step.args.rating_window_days
+    if case.rating not in ("satisfied", "basic") and case.answered_at is not None and (
+        step.now - case.answered_at < timedelta(days=window)
+    ):
+        raise DomainError(f"提交人尚未评价；答复满 {window} 天后才能在未评价的情况下办结。")
+    step.changed["closed_at"] = step.now
+
+
+async def _reopen(step: Step) -> None:
+    # A reopened case leaves the board until a leader publishes it again, and the submitter may
+    # rate the new answer (the report reads ratings from events, so nothing is lost).
+    step.changed.update(reopen_count=step.case.reopen_count + 1, closed_at=None,
+                        published=False, published_at=None, rating=None, rated_on=None)
+
+
+def _not_rated_yet(step: Step) -> None:
+    if step.case.rating in ("satisfied", "basic"):
+        raise DomainError("您已经评价过了，谢谢。")
+
+
+async def _rate(step: Step) -> None:
+    _not_rated_yet(step)
+    rating = step.args.rating
+    if rating not in ("satisfied", "basic"):
+        raise DomainError("请选择评价。", field="rating")
+    step.changed.update(rating=rating, rated_on=step.today)
+    step.body = RATINGS[rating] + (f"：{step.body}" if step.body else "")
+
+
+async def _rate_unsatisfied(step: Step) -> None:
+    _not_rated_yet(step)
+    await _reopen(step)
+    step.changed.update(rating="unsatisfied", rated_on=step.today)
+    step.body = f"不满意：{step.body}"
+
+
+async def _merge(step: Step) -> None:
+    main = await _merge_target(step.case, step.args.merge_into)
+    step.changed["merged_into_id"] = main.id
+    _responded(step)  # merging a duplicate answers it: it counts as a response (响应)
+    step.body = f"与 {main.number} 重复，已合并" + (f"：{step.body}" if step.body else "")
+
+
+async def _publish(step: Step) -> None:
+    step.changed.update(published=True, public_summary=step.body,
+                        show_reply=step.args.show_reply, published_at=step.now)
+
+
+async def _unpublish(step: Step) -> None:
+    if not step.case.published:
+        raise DomainError("这件事没有公示。")
+    step.changed.update(published=False, published_at=None)
+
+
 RULES: dict[str, Rule] = {
     "submit": Rule("提交", frozenset(), Status.NEW, SUBMITTER, public=True),
-    "accept": Rule("受理并交办", _s(Status.NEW), Status.ACCEPTED, STAFF, needs_assignee=True,
-                   public=True),
-    "reject": Rule("不予受理", _s(Status.NEW), Status.REJECTED, STAFF, needs_body=True,
+    "accept": Rule("受理并交办", _s(Status.NEW), Status.ACCEPTED, STAFF, _accept,
+                   needs_assignee=True, public=True),
+    "reject": Rule("不予受理", _s(Status.NEW), Status.REJECTED, STAFF, _reject, needs_body=True,
                    public=True),
     "start": Rule("开始办理", _s(Status.ACCEPTED), Status.IN_PROGRESS, ANY_STAFF, public=True),
-    "transfer": Rule("转办", WORKING, None, STAFF, needs_assignee=True),
-    "return": Rule("退回", WORKING, Status.NEW, frozenset({"handler"}), needs_body=True),
-    "reply": Rule("答复", WORKING, Status.ANSWERED, ANY_STAFF, needs_body=True, public=True),
-    "close": Rule("办结", _s(Status.ANSWERED), Status.CLOSED, STAFF, public=True),
+    "transfer": Rule("转办", WORKING, None, STAFF, _assign, needs_assignee=True),
+    "return": Rule("退回", WORKING, Status.NEW, frozenset({"handler"}), _return, needs_body=True),
+    "reply": Rule("答复", WORKING, Status.ANSWERED, ANY_STAFF, _reply, needs_body=True,
+                  public=True),
+    "close": Rule("办结", _s(Status.ANSWERED), Status.CLOSED, STAFF, _close, public=True),
     "reopen": Rule("重新办理", _s(Status.ANSWERED, Status.CLOSED), Status.IN_PROGRESS, STAFF,
-                   needs_body=True, public=True),
-    "reconsider": Rule("重新受理", _s(Status.REJECTED), Status.NEW, STAFF, needs_body=True,
-                       public=True),
-    "merge": Rule("合并为重复", _s(*OPEN_STATUSES), Status.MERGED, STAFF, public=True),
+                   _reopen, needs_body=True, public=True),
+    "reconsider": Rule("重新受理", _s(Status.REJECTED), Status.NEW, STAFF, _reconsider,
+                       needs_body=True, public=True),
+    "merge": Rule("合并为重复", _s(*OPEN_STATUSES), Status.MERGED, STAFF, _merge, public=True),
     "note": Rule("内部备注", ALL, None, ANY_STAFF, needs_body=True),
     "followup": Rule("补充说明", ALL - {Status.MERGED}, None, SUBMITTER, needs_body=True,
                      public=True),
-    "rate": Rule("评价", _s(Status.ANSWERED), None, SUBMITTER, public=True),
+    "rate": Rule("评价", _s(Status.ANSWERED), None, SUBMITTER, _rate, public=True),
     "rate_unsatisfied": Rule("评价：不满意", _s(Status.ANSWERED), Status.IN_PROGRESS, SUBMITTER,
-                             needs_body=True, public=True),
-    "publish": Rule("公示", _s(Status.ANSWERED, Status.CLOSED), None, STAFF, needs_body=True),
-    "unpublish": Rule("撤销公示", ALL, None, STAFF),
+                             _rate_unsatisfied, needs_body=True, public=True),
+    "publish": Rule("公示", _s(Status.ANSWERED, Status.CLOSED), None, STAFF, _publish,
+                    needs_body=True, text_from_summary=True),
+    "unpublish": Rule("撤销公示", ALL, None, STAFF, _unpublish),
 }
 
 # Actions a staff member picks on the case page, in display order.
@@ -156,14 +300,22 @@ async def submit_case(
     body: str,
     today: date,
     tz: ZoneInfo,
+    first_use: Callable[[], Awaitable[None]] | None = None,
 ) -> Submitted:
-    """Create a case and its first event; a replayed form token returns the original receipt."""
+    """Create a case and its first event; a replayed form token returns the original receipt.
+
+    ``first_use`` runs when this form token has not been used before, before anything is
+    written (the caller starts its "show the receipt again" window there, so that a concurrent
+    double POST of the same form already finds the window open).
+    """
     used_key = tokens.used_id(secret_key, nonce)
     previous = await UsedFormToken.get_or_none(id=used_key)
     if previous is not None:
         if not previous.wrapped:
             raise DomainError("表单已过期，请检查内容后再提交一次。", field="form")
         return await _replayed(secret_key, nonce, previous)
+    if first_use is not None:
+        await first_use()
     category = await Category.get_or_none(id=category_id, active=True)
     if category is None:
         raise DomainError("请选择一个类别。", field="category")
@@ -279,107 +431,47 @@ async def apply(
     show_reply: bool = True,
     rating_window_days: int = 7,
 ) -> Event:
-    """Apply one action to a case and append its event, atomically; raise DomainError if refused."""
+    """Apply one action to a case and append its event, atomically; raise DomainError if refused.
+
+    lock → check role and state → the rule's effect → status → event → outbox.
+    """
     if action == "rate" and rating == "unsatisfied":
         action = "rate_unsatisfied"
     rule = RULES.get(action)
     if rule is None or action == "submit":
         raise DomainError("未知的操作。")
-    if action == "publish":
-        # The public summary is the publish event's text (the board never shows the original).
+    args = Args(assignee_id=assignee_id, deadline=deadline, merge_into=merge_into,
+                rating=rating, summary=summary, show_reply=show_reply,
+                rating_window_days=rating_window_days)
+    if rule.text_from_summary:
+        # The public summary is the event's text (the board never shows the original).
         body = clean_text(summary, minimum=1, maximum=4000, label="公示摘要") \
             if (summary or "").strip() else None
     body = (body or "").strip() or None
     if rule.needs_body and not body:
         raise DomainError(_body_prompt(action), field="body")
     async with in_transaction() as conn:
-        case = await (
-            Case.filter(id=case_id).select_for_update().using_db(conn).first()
-        )
+        case = await Case.filter(id=case_id).select_for_update().using_db(conn).first()
         if case is None:
             raise DomainError("找不到这件事。")
         problem = _permission_error(rule, case, actor)
         if problem:
             raise DomainError(problem)
-        from_status = case.status
-        changed: dict[str, object] = {}
-        today = local_today(tz, now)
-
-        if rule.needs_assignee:
-            assignee = await StaffUser.get_or_none(id=assignee_id, active=True) \
-                if assignee_id else None
-            if assignee is None or assignee.role not in ANY_STAFF:
-                raise DomainError("请选择承办人。", field="assignee")
-            if action == "transfer" and assignee.id == case.assignee_id:  # type: ignore[attr-defined]
-                raise DomainError("转办需要选择另一位承办人。", field="assignee")
-            changed["assignee_id"] = assignee.id
-            if deadline is None and action == "accept":
-                category = await Category.get(id=case.category_id)  # type: ignore[attr-defined]
-                deadline = today + timedelta(days=category.deadline_days)
-            if deadline is not None:
-                if deadline < today:
-                    raise DomainError("办理期限不能早于今天。", field="deadline")
-                changed["deadline"] = deadline
-            body = body or f"承办人：{assignee.label}" + (
-                f"，期限 {deadline.isoformat()}" if deadline else ""
-            )
-
-        if action in ("rate", "rate_unsatisfied") and case.rating in ("satisfied", "basic"):
-            raise DomainError("您已经评价过了，谢谢。")
-        if action in ("accept", "reject") and case.responded_at is None:
-            changed["responded_at"] = now
-        if action == "reject":
-            changed["reject_reason"] = body
-        elif action == "reconsider":
-            changed["reject_reason"] = None
-        elif action == "return":
-            changed.update(assignee_id=None, deadline=None)
-        elif action == "reply":
-            changed["answered_at"] = now
-        elif action == "close":
-            if case.rating not in ("satisfied", "basic") and case.answered_at is not None and (
-                now - case.answered_at < timedelta(days=rating_window_days)
-            ):
-                raise DomainError(
-                    f"提交人尚未评价；答复满 {rating_window_days} 天后才能在未评价的情况下办结。"
-                )
-            changed["closed_at"] = now
-        elif action in ("reopen", "rate_unsatisfied"):
-            # A reopened case leaves the board until a leader publishes it again.
-            changed.update(reopen_count=case.reopen_count + 1, closed_at=None, published=False,
-                           published_at=None, rating=None, rated_on=None)
-            if action == "rate_unsatisfied":
-                changed.update(rating="unsatisfied", rated_on=today)
-        elif action == "rate":
-            if rating not in ("satisfied", "basic"):
-                raise DomainError("请选择评价。", field="rating")
-            changed.update(rating=rating, rated_on=today)
-            body = RATINGS[rating] + (f"：{body}" if body else "")
-        elif action == "merge":
-            main = await _merge_target(case, merge_into)
-            changed["merged_into_id"] = main.id
-            body = f"与 {main.number} 重复，已合并" + (f"：{body}" if body else "")
-        elif action == "publish":
-            changed.update(published=True, public_summary=body, show_reply=show_reply,
-                           published_at=now)
-        elif action == "unpublish":
-            if not case.published:
-                raise DomainError("这件事没有公示。")
-            changed.update(published=False, published_at=None)
-
-        if action == "rate_unsatisfied":
-            body = f"不满意：{body}"
+        step = Step(case=case, actor=actor, conn=conn, now=now, today=local_today(tz, now),
+                    tz=tz, args=args, body=body)
+        if rule.effect is not None:
+            await rule.effect(step)
         if rule.target is not None:
-            changed["status"] = rule.target
-        if changed:
-            await Case.filter(id=case.id).using_db(conn).update(**changed)
+            step.changed["status"] = rule.target
+        if step.changed:
+            await Case.filter(id=case.id).using_db(conn).update(**step.changed)
         event = await _append(
-            case, action, actor, conn=conn, from_status=from_status,
-            to_status=rule.target, body=body, public=rule.public,
-            at=day_start(today, tz) if actor is None else now,
+            case, action, actor, conn=conn, from_status=case.status, to_status=rule.target,
+            body=step.body, detail=step.detail, public=rule.public,
+            at=day_start(step.today, tz) if actor is None else now,
         )
-        await notify.enqueue_for_event(case, action, actor, conn=conn, today=today, tz=tz,
-                                       changes=changed)
+        await notify.enqueue_for_event(case, action, actor, conn=conn, today=step.today, tz=tz,
+                                       changes=step.changed)
     return event
 
 
@@ -410,13 +502,14 @@ async def _append(
     case: Case, action: str, actor: StaffUser | None, *, conn: BaseDBAsyncClient,
     from_status: str | None,
     to_status: str | None, body: str | None, public: bool, at: datetime,
+    detail: str | None = None,
 ) -> Event:
     last = await Event.filter(case_id=case.id).using_db(conn).order_by("-seq").first()
     seq = (last.seq if last else 0) + 1
     return await Event.create(
         id=uuid.uuid4(), case_id=case.id, seq=seq, action=action, from_status=from_status,
-        to_status=to_status, actor=actor, by_submitter=actor is None, body=body, public=public,
-        at=at, using_db=conn,
+        to_status=to_status, actor=actor, by_submitter=actor is None, body=body, detail=detail,
+        public=public, at=at, using_db=conn,
     )
 
 

@@ -143,6 +143,8 @@ class Event(Model):
     )
     by_submitter = fields.BooleanField(default=False)
     body = fields.TextField(null=True)
+    # Staff-only line written by the system (assignee and deadline), never shown to the submitter.
+    detail = fields.TextField(null=True)
     public = fields.BooleanField(default=False)
     # Exact for staff; local midnight for the submitter.
     at = fields.DatetimeField()

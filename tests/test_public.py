@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 from datetime import datetime, time
 
@@ -20,9 +21,13 @@ async def test_submit_creates_one_case_and_shows_receipt_once(client):
     case = await Case.get().prefetch_related("category")
     assert case.status == "new" and case.category.name == "安全隐患"
     assert case.receipt_hash != receipt and receipt not in case.receipt_hash
-    # Refreshing the receipt page no longer shows it.
+    # A reload shortly after shows the same receipt again (WeChat reloads when switching apps)
     again = await client.get("/receipt")
-    assert "data-receipt" not in again.text and "只显示一次" in again.text
+    assert f'data-receipt="{receipt}"' in again.text
+    # ... and once the browser's window has ended, nobody sees it.
+    client.cookies.clear()
+    later = await client.get("/receipt")
+    assert "data-receipt" not in later.text and "回执码已不能再显示" in later.text
 
 
 async def test_replayed_form_does_not_create_a_second_case(client):
@@ -160,13 +165,24 @@ async def test_track_shows_status_and_accepts_followup(client, settings):
     assert empty.status_code == 422 and "请填写补充说明" in empty.text
 
 
-@pytest.mark.parametrize("typed", ["", "ABCD", "ABCD-EFGH-JKMN-PQRS", "A" * 200, "<script>",
-                                   "'; DROP TABLE case; --"])
-async def test_wrong_receipt_gives_one_neutral_message(client, typed):
+@pytest.mark.parametrize(("typed", "message"), [
+    ("", "请输入回执码"),
+    ("ABCD", "回执码是 16 位（现在 4 位）"),
+    ("ABCD-EFGH-JKMN-PQR", "回执码是 16 位（现在 15 位）"),
+    ("ABCD-EFGH-JKMN-PQRS", "没有找到"),
+    ("A" * 200, "回执码是 16 位（现在 200 位）"),
+    ("<script>", "只含数字和字母"),
+    ("'; DROP TABLE case; --", "只含数字和字母"),
+])
+async def test_wrong_receipt_says_what_is_wrong_and_keeps_it(client, typed, message):
     await submit(client)
     r = await track(client, typed)
-    assert r.status_code == 422 and "没有找到" in r.text
-    assert "<script>" not in r.text
+    assert r.status_code == 422 and message in r.text
+    assert "no-store" in r.headers["cache-control"]
+    # What was typed stays in the field (escaped), so one wrong character is one fix.
+    if typed:
+        value = re.search(r'id="receipt"[^>]*value="([^"]*)"', r.text).group(1)
+        assert html.unescape(value) == typed[:64]
 
 
 async def test_receipt_lookup_is_throttled_per_client_key(app, settings):

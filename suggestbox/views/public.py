@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -10,10 +11,11 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from tortoise import connections
 
-from .. import cases, tokens
+from .. import cases, receipts, tokens
 from ..app import render
 from ..cases import DomainError, Status
 from ..models import Case, Category, Team, UsedFormToken
+from ..throttle import Throttle
 from .common import client_key, field, now_utc, read_form, settings_of, throttle_of, today
 
 log = logging.getLogger("suggestbox")
@@ -21,12 +23,23 @@ RECEIPT_COOKIE = "sb_receipt"
 
 
 async def _submit_context(request: Request, team: Team | None) -> dict[str, object]:
+    s = settings_of(request)
     return {
         "categories": await Category.filter(active=True),
         "team": team,
-        "token": tokens.issue(settings_of(request).secret_key, today(request)),
-        "limits": (settings_of(request).text_min, settings_of(request).text_max),
+        "token": tokens.issue(s.secret_key, today(request)),
+        "limits": (s.text_min, s.text_max),
+        # This browser submitted a moment ago: say so, so that nobody writes the same again.
+        "just_sent": _show_again_nonce(request) is not None,
+        "show_again_minutes": receipts.SHOW_AGAIN_SECONDS // 60,
     }
+
+
+def _show_again_nonce(request: Request) -> str | None:
+    value = request.cookies.get(RECEIPT_COOKIE, "")
+    if not value:
+        return None
+    return receipts.show_again_nonce(settings_of(request).secret_key, value, time.time())
 
 
 async def _team(code: str) -> Team | None:
@@ -41,6 +54,36 @@ async def submit_page(request: Request) -> Response:
     return render(request, "submit.html", await _submit_context(request, team))
 
 
+def _window_key(secret_key: str, nonce: str) -> str:
+    return "receipt-window:" + tokens.used_id(secret_key, nonce)
+
+
+async def _open_window(throttle: Throttle, key: str) -> None:
+    try:
+        await throttle.store.set(key, receipts.SHOW_AGAIN_SECONDS)
+    except Exception:  # the store is down: the receipt is shown now, not again later
+        log.warning("receipt window not recorded: throttle store unavailable")
+
+
+async def _window_open(throttle: Throttle, key: str) -> bool:
+    try:
+        return await throttle.store.get(key) > 0
+    except Exception:
+        log.warning("receipt window not checked: throttle store unavailable")
+        return False
+
+
+def _receipt_redirect(request: Request, nonce: str) -> Response:
+    response = RedirectResponse("/receipt", status_code=303)
+    response.set_cookie(
+        RECEIPT_COOKIE, receipts.show_again_cookie(settings_of(request).secret_key, nonce,
+                                                   time.time()),
+        max_age=receipts.SHOW_AGAIN_SECONDS, path="/", httponly=True, samesite="strict",
+        secure=settings_of(request).secure_cookies,
+    )
+    return response
+
+
 async def submit(request: Request) -> Response:
     s = settings_of(request)
     throttle = throttle_of(request)
@@ -51,6 +94,9 @@ async def submit(request: Request) -> Response:
                       {"code": 429, "message": "提交太频繁了，请过几分钟再试。"}, 429)
     form = await read_form(request)
     team = await _team(field(form, "team"))
+    # A team link records the team only while the worker leaves "注明班组" chosen.
+    team_choice = field(form, "team_choice") or ("team" if team else "")
+    recorded_team = team if team_choice == "team" else None
     errors: dict[str, str] = {}
     nonce = tokens.verify(s.secret_key, field(form, "token"), today(request))
     body = ""
@@ -66,40 +112,53 @@ async def submit(request: Request) -> Response:
     except ValueError:
         category_id = 0
         errors["category"] = "请选择一个类别。"
+    if team is not None and team_choice not in ("team", "none"):
+        errors["team"] = "请选择是否注明班组。"
     if nonce is None:
         errors["form"] = "表单已过期，请检查内容后再提交一次。"
     if not errors and nonce is not None:
+        window = _window_key(s.secret_key, nonce)
         try:
-            await cases.submit_case(
-                secret_key=s.secret_key, nonce=nonce, category_id=category_id, team=team,
-                body=body, today=today(request), tz=s.tz,
+            done = await cases.submit_case(
+                secret_key=s.secret_key, nonce=nonce, category_id=category_id,
+                team=recorded_team, body=body, today=today(request), tz=s.tz,
+                first_use=lambda: _open_window(throttle, window),
             )
         except DomainError as e:
             errors[e.field or "form"] = e.message
         else:
-            response = RedirectResponse("/receipt", status_code=303)
-            response.set_cookie(
-                RECEIPT_COOKIE, nonce, max_age=900, path="/receipt", httponly=True,
-                samesite="strict", secure=s.secure_cookies,
-            )
-            return response
+            if not done.replay or await _window_open(throttle, window):
+                return _receipt_redirect(request, nonce)
+            # The same form sent again long after: nothing new is stored, and the receipt stays
+            # hidden (someone else may be holding the phone now).
+            return render(request, "receipt.html", {
+                "receipt": None, "already": True,
+                "show_again_minutes": receipts.SHOW_AGAIN_SECONDS // 60,
+            }, 409)
     context = await _submit_context(request, team)
     context.update(errors=errors, form={"body": field(form, "body")[: s.text_max * 2],
-                                        "category": field(form, "category")})
+                                        "category": field(form, "category"),
+                                        "team_choice": team_choice})
     return render(request, "submit.html", context, status_code=422)
 
 
 async def receipt_page(request: Request) -> Response:
-    """Shows the receipt once (POST/redirect/GET): the cookie holds the form's nonce only."""
-    nonce = request.cookies.get(RECEIPT_COOKIE, "")
+    """Shows the receipt (POST/redirect/GET), again on reload for a few minutes.
+
+    The cookie holds the form's nonce and the end of the window, signed; never the receipt.
+    """
+    nonce = _show_again_nonce(request)
     receipt = None
-    if nonce and len(nonce) < 64:
+    if nonce is not None:
         used = await UsedFormToken.get_or_none(id=tokens.used_id(settings_of(request).secret_key,
                                                                   nonce))
         if used is not None and used.wrapped:
             receipt = tokens.unwrap(nonce, used.wrapped)
-    response = render(request, "receipt.html", {"receipt": receipt})
-    response.delete_cookie(RECEIPT_COOKIE, path="/receipt")
+    response = render(request, "receipt.html", {
+        "receipt": receipt, "show_again_minutes": receipts.SHOW_AGAIN_SECONDS // 60,
+    })
+    if receipt is None and RECEIPT_COOKIE in request.cookies:
+        response.delete_cookie(RECEIPT_COOKIE, path="/")
     return response
 
 
@@ -138,18 +197,38 @@ async def _track_context(request: Request, case: Case, receipt: str) -> dict[str
     }
 
 
+def _receipt_problem(typed: str) -> str | None:
+    """A Chinese message when the typed code cannot be a receipt at all (no look-up needed)."""
+    try:
+        receipts.normalise(typed)
+    except receipts.InvalidReceipt as e:
+        if not typed.strip():
+            return "请输入回执码。"
+        if str(e) == "bad character":
+            return "回执码只含数字和字母（不含 I、L、O、U），请核对后重试。"
+        n = sum(1 for ch in typed if ch not in receipts.SEPARATORS)
+        return f"回执码是 16 位（现在 {n} 位），请核对后重试。"
+    return None
+
+
 async def _lookup(request: Request, receipt: str) -> Case | Response:
     s = settings_of(request)
+    typed = receipt[:64]
+    problem = _receipt_problem(receipt)
+    if problem:
+        return render(request, "track.html",
+                      {"token": _token(request), "error": problem, "typed": typed}, 422)
     throttle = throttle_of(request)
     key = await client_key(request)
     if await throttle.exceeded("track-miss", key, s.track_miss_limit, s.track_window):
-        return render(request, "track.html",
-                      {"token": _token(request), "error": "查询次数太多，请稍后再试。"}, 429)
+        return render(request, "track.html", {
+            "token": _token(request), "error": "查询次数太多，请稍后再试。", "typed": typed,
+        }, 429)
     case = await cases.find_by_receipt(s.secret_key, receipt)
     if case is None:
         await throttle.hit("track-miss", key, s.track_miss_limit, s.track_window)
         return render(request, "track.html", {
-            "token": _token(request),
+            "token": _token(request), "typed": typed,
             "error": "没有找到与这个回执码对应的记录。请核对后重试。",
         }, 422)
     return case
@@ -181,6 +260,7 @@ async def track_action(request: Request) -> Response:
     nonce = tokens.verify(s.secret_key, field(form, "token"), today(request))
     errors: dict[str, str] = {}
     notice = ""
+    done = False
     if nonce is None:
         errors["form"] = "页面已过期，请重新提交。"
     else:
@@ -190,16 +270,21 @@ async def track_action(request: Request) -> Response:
                 body=field(form, "body"), rating=field(form, "rating") or None,
                 now=now_utc(), tz=s.tz, max_length=s.followup_max,
             )
-            if not done:
-                notice = "这份表单已经提交过了。"
-            else:
-                notice = "已补充，谢谢。" if action == "followup" else "感谢您的评价。"
+            notice = "" if done else "这份表单已经提交过了。"
         except DomainError as e:
             errors[e.field or "form"] = e.message
         await found.refresh_from_db()
+    if done and action == "followup":
+        notice = "已补充，谢谢。"
+    elif done and found.rating == "unsatisfied":
+        notice = ("已收到您的评价：不满意。这件事已退回重新办理，"
+                  "办理后会再次答复您，届时可以重新评价。")
+    elif done:
+        notice = "感谢您的评价。"
     context = await _track_context(request, found, receipt)
     context.update(errors=errors, notice=notice, action=action,
-                   form={"body": field(form, "body")[: s.followup_max * 2]})
+                   form={"body": field(form, "body")[: s.followup_max * 2],
+                         "rating": field(form, "rating")})
     return render(request, "track.html", context, status_code=422 if errors else 200)
 
 
