@@ -194,7 +194,7 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     from . import worker
-    from .views import admin, board, channels, posters, public, staff
+    from .views import admin, board, channels, posters, public, setup, staff
     from .views import reports as report_views
 
     settings = (settings or Settings.from_env()).prepare()
@@ -225,6 +225,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *board.routes,
         *posters.routes,
         *channels.routes,
+        *setup.routes,
         Mount("/static", app=StaticFiles(directory=str(settings.static_dir)), name="static"),
         Route("/healthz", public.healthz),
     ]

@@ -37,8 +37,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     if not args.no_migrate:
         asyncio.run(_migrate(settings))
-    if not asyncio.run(_has_admin(settings)):
-        print("提示：还没有管理员账号。创建一个：suggestbox user add admin --role admin")
+    setup_token = asyncio.run(_setup_token(settings))
+    if setup_token:
+        _print_setup(args.host, args.port, setup_token)
     print(f"suggestbox serving on http://{args.host}:{args.port}", flush=True)
     _log_start(args.log_level, settings, workers)
     uvicorn.run(
@@ -80,12 +81,42 @@ async def _migrate(settings: Settings) -> None:
     await migrate(settings.database_url)
 
 
-async def _has_admin(settings: Settings) -> bool:
+async def _setup_token(settings: Settings) -> str | None:
+    """A one-time first-admin link while no admin exists (Gitea/Jupyter style)."""
+    from datetime import UTC, datetime
+
     from .db import orm
-    from .models import StaffUser
+    from .org import new_setup_token
 
     async with orm(settings):
-        return await StaffUser.filter(role="admin", active=True).exists()
+        return await new_setup_token(datetime.now(UTC))
+
+
+def _self_command() -> str:
+    """How to call this command again, as the user can paste it (it may not be on PATH)."""
+    import shlex
+    from pathlib import Path
+
+    exe = Path(sys.argv[0])
+    if exe.name == "suggestbox" and exe.exists():
+        try:
+            shown = str(exe.resolve().relative_to(Path.cwd().resolve()))
+        except ValueError:
+            shown = str(exe)
+        return shlex.quote(shown if "/" in shown else "./" + shown)
+    return f"{shlex.quote(sys.executable)} -m suggestbox.cli"
+
+
+def _print_setup(host: str, port: int, token: str) -> None:
+    from .org import SETUP_HOURS
+
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+    if ":" in shown_host:
+        shown_host = f"[{shown_host}]"
+    print("还没有管理员账号。在本机浏览器打开下面的链接创建第一个管理员"
+          f"（{SETUP_HOURS} 小时内有效，只能用一次）：")
+    print(f"  http://{shown_host}:{port}/setup/{token}")
+    print(f"也可以用命令：{_self_command()} user add admin --role admin", flush=True)
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -163,6 +194,29 @@ def cmd_team(args: argparse.Namespace, settings: Settings) -> int:
                 await Team.create(code=args.code, name=args.name)
             for t in await Team.all():
                 print(f"{t.code}\t{t.name}\t{'active' if t.active else 'inactive'}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def cmd_org(args: argparse.Namespace, settings: Settings) -> int:
+    from .cases import DomainError
+    from .db import orm
+    from .org import get_org, set_org
+
+    async def run() -> int:
+        async with orm(settings):
+            current = await get_org()
+            if args.action == "set":
+                try:
+                    current = await set_org(
+                        current.name if args.name is None else args.name,
+                        current.phone if args.phone is None else args.phone)
+                except DomainError as e:
+                    print(e.message, file=sys.stderr)
+                    return 1
+            print(f"单位名称：{current.name or '（未设置）'}")
+            print(f"紧急情况电话：{current.phone or '（未设置）'}")
         return 0
 
     return asyncio.run(run())
@@ -251,6 +305,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("code", nargs="?", default="")
     t.add_argument("name", nargs="?", default="")
     t.set_defaults(func=cmd_team)
+    o = sub.add_parser("org", help="organisation settings: unit name, emergency telephone line")
+    o.add_argument("action", choices=["set", "show"])
+    o.add_argument("--name", help="unit name, e.g. ××供电段××车间 (empty string clears it)")
+    o.add_argument("--phone", help="emergency line shown on the submit page and posters")
+    o.set_defaults(func=cmd_org)
     q = sub.add_parser("qr", help="QR code (.svg/.png) or printable A4 posters (.html)")
     q.add_argument("--team", help="team code (default: the whole box)")
     q.add_argument("--poster", action="store_true",

@@ -225,3 +225,24 @@ class OutboxMessage(Model):
     class Meta:
         table = "notify_outbox"
         indexes = (("status", "next_attempt_at"),)
+
+
+class SiteSetting(Model):
+    # Organisation settings an admin edits (unit name, emergency line): key → text.
+
+    key = fields.CharField(max_length=32, primary_key=True)
+    value = fields.CharField(max_length=255, default="")
+
+    class Meta:
+        table = "site_setting"
+
+
+class SetupToken(Model):
+    # One-time link that creates the first admin in the browser. Only a hash is kept, and every
+    # token is deleted as soon as an admin exists.
+
+    id = fields.CharField(max_length=64, primary_key=True)
+    expires_at = fields.DatetimeField()
+
+    class Meta:
+        table = "setup_token"

@@ -26,10 +26,12 @@ import qrcode.image.pure
 import qrcode.image.svg
 from markupsafe import Markup
 
+from .models import Team
+from .org import Org, get_org
+
 if TYPE_CHECKING:
     from jinja2 import Environment
 
-    from .models import Team
     from .settings import Settings
 
 ERROR_CORRECTION = qrcode.constants.ERROR_CORRECT_Q
@@ -198,10 +200,11 @@ def base_url_problem(base_url: str) -> str | None:
 
 
 def render_posters(env: Environment, posters: list[Poster], base_url: str, *,
-                   inline_css: str | None = None) -> str:
+                   inline_css: str | None = None, org: Org | None = None) -> str:
     """The printable page: one A4 poster per sheet. ``inline_css`` makes a standalone file."""
     return env.get_template("poster.html").render(
         posters=posters, problem=base_url_problem(base_url), inline_css=inline_css,
+        org=org or Org(),
     )
 
 
@@ -224,7 +227,7 @@ def run_cli(settings: Settings, *, team: str | None, poster: bool, out: Path,
     except BaseUrlMissing as e:
         return 2, e.message + "（命令行也可以用 --base-url 指定。）"
     try:
-        posters = asyncio.run(_cli_posters(settings, base, team, poster))
+        posters, org = asyncio.run(_cli_posters(settings, base, team, poster))
     except UnknownTeam as e:
         return 1, f"没有启用的班组代码 {e.code}（suggestbox team list 可查看）。"
     if not poster:
@@ -236,15 +239,18 @@ def run_cli(settings: Settings, *, team: str | None, poster: bool, out: Path,
 
     env = _templates(settings).env
     css = (settings.static_dir / "style.css").read_text(encoding="utf-8")
-    out.write_text(render_posters(env, posters, base, inline_css=css), encoding="utf-8")
+    out.write_text(render_posters(env, posters, base, inline_css=css, org=org),
+                   encoding="utf-8")
     return 0, f"已写入 {out}：{len(posters)} 张海报"
 
 
 async def _cli_posters(settings: Settings, base: str, team: str | None,
-                       poster: bool) -> list[Poster]:
+                       poster: bool) -> tuple[list[Poster], Org]:
     if not team and not poster:
-        return make_posters(base, [], include_box=True)  # the whole box: no database needed
+        # the whole box: no database needed
+        return make_posters(base, [], include_box=True), Org()
     from .db import orm
 
     async with orm(settings):
-        return await load_posters(base, team, everything=poster and not team)
+        return (await load_posters(base, team, everything=poster and not team),
+                await get_org())

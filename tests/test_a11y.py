@@ -61,6 +61,7 @@ def pages(server: LiveServer) -> Iterator[tuple[Any, Any]]:
         phone = browser.new_context(base_url=server.url, bypass_csp=True, **PHONE).new_page()
         laptop = browser.new_context(base_url=server.url, bypass_csp=True, **LAPTOP).new_page()
         phone.goto("/?t=w1")
+        phone.check("input[name=category] >> nth=0")
         phone.fill("#body", "休息室的空调坏了，夏天太热，希望尽快修理。")
         phone.click("button.primary")
         phone.wait_for_url(re.compile("/receipt$"))

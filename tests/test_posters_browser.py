@@ -137,6 +137,7 @@ def test_publish_in_the_browser_and_read_the_board_on_a_phone_without_js(browser
         worker = browser.new_context(**phone).new_page()
         seen = requests_of(worker)
         worker.goto(server.url + "/?t=jx1")
+        worker.check("input[name=category] >> nth=0")
         worker.fill("#body", "二号检修库李师傅的工具柜门坏了，关不上。")
         worker.click("button[type=submit]")
         receipt = worker.locator("[data-receipt]").get_attribute("data-receipt")

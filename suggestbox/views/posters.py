@@ -8,7 +8,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from .. import qr
+from .. import netinfo, org, qr
 from ..app import render
 from .common import require_staff, settings_of
 
@@ -24,10 +24,15 @@ async def _posters(request: Request, *, everything: bool = False) -> list[qr.Pos
 async def poster_list(request: Request) -> Response:
     session = await require_staff(request, "admin")
     base = settings_of(request).base_url
+    port = request.url.port
     return render(request, "admin/posters.html", {
         "me": session.user, "csrf": session.csrf,
         "posters": await _posters(request, everything=True),
         "problem": qr.base_url_problem(base),
+        "env_file": netinfo.env_file_path(),
+        "suggested": [f"http://{a}" + (f":{port}" if port else "")
+                      for a in netinfo.lan_addresses()],
+        "plain_http": base.strip().lower().startswith("http://"),
     })
 
 
@@ -36,7 +41,8 @@ async def poster_print(request: Request) -> Response:
     await require_staff(request, "admin")
     posters = await _posters(request, everything=request.query_params.get("all") == "1")
     templates: Jinja2Templates = request.app.state.templates
-    html = qr.render_posters(templates.env, posters, settings_of(request).base_url)
+    html = qr.render_posters(templates.env, posters, settings_of(request).base_url,
+                             org=await org.get_org())
     return HTMLResponse(html)
 
 

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from tortoise import connections
 
-from .. import cases, receipts, tokens
+from .. import cases, org, receipts, tokens
 from ..app import render
 from ..cases import DomainError, Status
 from ..models import Case, Category, Team, UsedFormToken
@@ -32,6 +32,7 @@ async def _submit_context(request: Request, team: Team | None) -> dict[str, obje
         # This browser submitted a moment ago: say so, so that nobody writes the same again.
         "just_sent": _show_again_nonce(request) is not None,
         "show_again_minutes": receipts.SHOW_AGAIN_SECONDS // 60,
+        "org": await org.get_org(),
     }
 
 
@@ -156,6 +157,7 @@ async def receipt_page(request: Request) -> Response:
             receipt = tokens.unwrap(nonce, used.wrapped)
     response = render(request, "receipt.html", {
         "receipt": receipt, "show_again_minutes": receipts.SHOW_AGAIN_SECONDS // 60,
+        "org": await org.get_org(),
     })
     if receipt is None and RECEIPT_COOKIE in request.cookies:
         response.delete_cookie(RECEIPT_COOKIE, path="/")
