@@ -6,10 +6,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import date, datetime
-from typing import Any
+from datetime import date
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -17,12 +15,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tortoise.contrib.starlette import RegisterTortoise
 
-from .cases import RATINGS, STATUS_LABELS, purge_used_tokens
+from .cases import purge_used_tokens
 from .settings import Settings, tortoise_config
+from .templating import make_templates, render
 from .throttle import make_throttle
 
 log = logging.getLogger("suggestbox")
@@ -143,35 +141,6 @@ def _plain_page(code: int, message: str) -> Response:
     return HTMLResponse(body, status_code=code)
 
 
-def _templates(settings: Settings) -> Jinja2Templates:
-    env = Environment(
-        loader=FileSystemLoader(str(settings.templates_dir)),
-        autoescape=select_autoescape(["html", "xml", "svg"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    tz = settings.tz
-
-    def local(value: datetime | date | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-        if value is None:
-            return ""
-        if isinstance(value, datetime):
-            return value.astimezone(tz).strftime(fmt)
-        return value.strftime(fmt if "%H" not in fmt else "%Y-%m-%d")
-
-    env.filters["local"] = local
-    env.filters["status_label"] = lambda s: STATUS_LABELS.get(s, s)
-    env.globals.update(STATUS_LABELS=STATUS_LABELS, RATINGS=RATINGS, settings=settings)
-    return Jinja2Templates(env=env)
-
-
-def render(
-    request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
-) -> Response:
-    templates: Jinja2Templates = request.app.state.templates
-    return templates.TemplateResponse(request, name, context or {}, status_code=status_code)
-
-
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = exc.status_code
@@ -238,6 +207,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # 413 page with plain English text.
     )
     app.state.settings = settings
-    app.state.templates = _templates(settings)
+    app.state.templates = make_templates(settings)
     app.state.throttle = make_throttle(settings.redis_url)
     return app

@@ -226,9 +226,10 @@ def cmd_qr(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
     from .qr import run_cli
+    from .templating import make_templates
 
     code, message = run_cli(settings, team=args.team, poster=args.poster, out=Path(args.out),
-                            base_url=args.base_url)
+                            base_url=args.base_url, env=make_templates(settings).env)
     print(message, file=sys.stderr if code else sys.stdout)
     return code
 

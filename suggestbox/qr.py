@@ -211,7 +211,7 @@ def render_posters(env: Environment, posters: list[Poster], base_url: str, *,
 # ---- command line ---------------------------------------------------------------------------
 
 def run_cli(settings: Settings, *, team: str | None, poster: bool, out: Path,
-            base_url: str | None) -> tuple[int, str]:
+            base_url: str | None, env: Environment) -> tuple[int, str]:
     """``suggestbox qr``: returns (exit code, message). Writes ``out`` only on success."""
     import asyncio
 
@@ -235,9 +235,6 @@ def run_cli(settings: Settings, *, team: str | None, poster: bool, out: Path,
         assert url is not None
         out.write_bytes(image_bytes(url, suffix))
         return 0, f"已写入 {out}：{url}"
-    from .app import _templates
-
-    env = _templates(settings).env
     css = (settings.static_dir / "style.css").read_text(encoding="utf-8")
     out.write_text(render_posters(env, posters, base, inline_css=css, org=org),
                    encoding="utf-8")

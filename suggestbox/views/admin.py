@@ -12,9 +12,9 @@ from starlette.routing import Route
 from tortoise.exceptions import IntegrityError
 
 from .. import auth
-from ..app import render
 from ..cases import DomainError
 from ..models import Category, StaffUser, Team
+from ..templating import render
 from .common import field, parse_id, require_staff, staff_form
 
 TEAM_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")

@@ -23,9 +23,9 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from tortoise.functions import Count, Max
 
-from ..app import render
 from ..cases import Status
 from ..models import Case, Category, Event
+from ..templating import render
 from .common import parse_id
 
 PAGE_SIZE = 20

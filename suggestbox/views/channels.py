@@ -12,9 +12,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import notify
-from ..app import render
 from ..cases import DomainError
 from ..models import Channel, OutboxMessage, StaffUser
+from ..templating import render
 from .common import field, now_utc, parse_id, require_staff, settings_of, staff_form, today
 
 PAGE = "/admin/channels"

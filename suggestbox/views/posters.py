@@ -9,7 +9,7 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from .. import netinfo, org, qr
-from ..app import render
+from ..templating import render
 from .common import require_staff, settings_of
 
 

@@ -12,9 +12,9 @@ from starlette.routing import Route
 from tortoise import connections
 
 from .. import cases, org, receipts, tokens
-from ..app import render
 from ..cases import DomainError, Status
 from ..models import Case, Category, Team, UsedFormToken
+from ..templating import render
 from ..throttle import Throttle
 from .common import client_key, field, now_utc, read_form, settings_of, throttle_of, today
 

@@ -11,9 +11,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import reports
-from ..app import render
 from ..reports import Month, Report
 from ..settings import Settings
+from ..templating import render
 from .common import require_staff, settings_of, today
 
 LEADERS = ("leader", "admin")
@@ -190,7 +190,7 @@ async def export(month: Month, fmt: str, settings: Settings, what: str = "figure
     Needs an initialised ORM (``db.orm``)."""
     import json
 
-    from ..app import _templates
+    from ..templating import make_templates
 
     if fmt == "csv" and what == "cases":
         return reports.cases_csv(await reports.answered_cases(month, tz=settings.tz))
@@ -199,7 +199,7 @@ async def export(month: Month, fmt: str, settings: Settings, what: str = "figure
         return reports.figures_csv(report)
     if fmt == "json":
         return json.dumps(report.as_dict(), ensure_ascii=False, indent=2).encode()
-    env = _templates(settings).env
+    env = make_templates(settings).env
     context = _context(report, settings)
     context["css"] = (settings.static_dir / "style.css").read_text(encoding="utf-8")
     return env.get_template("staff/report_file.html").render(context).encode()

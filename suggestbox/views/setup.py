@@ -8,8 +8,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import org
-from ..app import render
 from ..cases import DomainError
+from ..templating import render
 from .common import field, now_utc, read_form, require_staff, staff_form
 
 

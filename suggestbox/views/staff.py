@@ -14,9 +14,9 @@ from tortoise.expressions import Q
 from tortoise.functions import Count
 
 from .. import auth, cases
-from ..app import render
 from ..cases import OPEN_STATUSES, RULES, STATUS_LABELS, DomainError, Status
 from ..models import Case, Category, StaffUser, Team
+from ..templating import render
 from .common import (
     STAFF_COOKIE,
     client_key,
