@@ -169,7 +169,7 @@ async def test_hand_computed_month(app):
     assert r.previous.totals == FEB_TOTALS
     rates = {k: (v.num, v.den, v.display) for k, v in r.figures.rates.items()}
     assert rates == {
-        "response": (7, 12, "58.3%"),
+        "response": (8, 12, "66.7%"),  # the merge (C5) is a response
         "on_time": (4, 8, "50.0%"),
         "resolution": (3, 4, "75.0%"),
         "satisfaction": (2, 3, "66.7%"),
@@ -177,7 +177,7 @@ async def test_hand_computed_month(app):
     prev = {k: (v.num, v.den) for k, v in r.previous.rates.items()}
     assert prev == {"response": (2, 3), "on_time": (1, 1), "resolution": (1, 1),
                     "satisfaction": (1, 2)}
-    assert r.rate_delta("response") == "-8.3 个百分点"
+    assert r.rate_delta("response") == "0"
     assert r.delta("received") == "+9"
     # Days to accept: 0,0,0,0,1,1,3,10; days to answer: 4,5,6,11,17.
     assert (r.accept_times.n, r.accept_times.median, r.accept_times.p90) == (8, 0.5,
@@ -275,7 +275,7 @@ async def test_page_csv_and_access(app, tmp_path):
         assert "<script" not in html
         for name, value in MARCH_TOTALS.items():
             assert figure(html, f"total.{name}") == str(value)
-        assert figure(html, "rate.response") == "58.3%"
+        assert figure(html, "rate.response") == "66.7%"
         assert figure(html, "time.answer.p90") == "14.6"
         assert figure(html, "team.其他.received") == "4"
         assert "原始内容" not in html and "秘密细节" not in html and "第二行细节不列出" not in html
@@ -350,13 +350,13 @@ async def test_command_line_report(app, settings, tmp_path: Path):
     assert data["current"]["rates"]["on_time"]["display"] == "50.0%"
     csv_out = run("2026-03", "--format", "csv")
     assert csv_out.returncode == 0 and csv_out.stdout.startswith(b"\xef\xbb\xbf")
-    assert "响应率,58.3%" in csv_out.stdout.decode("utf-8-sig")
+    assert "响应率,66.7%" in csv_out.stdout.decode("utf-8-sig")
     cases_out = run("2026-03", "--format", "csv", "--what", "cases")
     assert cases_out.stdout.decode("utf-8-sig").count("\r\n") == 7
     html = tmp_path / "r.html"
     assert run("2026-03", "--out", str(html)).returncode == 0
     text = html.read_text(encoding="utf-8")
-    assert "<style>" in text and "@page" in text and "58.3%" in text
+    assert "<style>" in text and "@page" in text and "66.7%" in text
     bad = run("2026-3")
     assert bad.returncode == 2 and "YYYY-MM" in bad.stderr.decode()
 
