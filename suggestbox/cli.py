@@ -326,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     rm.set_defaults(func=cmd_worker)
     rp = sub.add_parser("report", help="monthly summary (月度汇总) as html, csv or json")
     rp.add_argument("month", nargs="?", default="", help="YYYY-MM (default: last complete month)")
-    rp.add_argument("--format", choices=["html", "csv", "json"], default="html")
+    rp.add_argument("--format", choices=["html", "csv", "json", "xlsx"], default="html")
     rp.add_argument("--what", choices=["figures", "cases"], default="figures",
                     help="for csv: the figures, or the list of answered cases")
     rp.add_argument("--out", help="write to this file instead of standard output")

@@ -786,10 +786,15 @@ def figures_csv(report: Report) -> bytes:
     return _csv(figures_rows(report))
 
 
-def cases_csv(cases: list[ListedCase]) -> bytes:
-    rows: list[list[str]] = [
+def cases_rows(cases: list[ListedCase]) -> list[list[Any]]:
+    rows: list[list[Any]] = [
         ["编号", "类别", "公示摘要", "答复", "收到日期", "答复日期", "用时（天）"]]
     for c in cases:
-        rows.append([c.number, c.category, c.summary, c.answer, c.received_on.isoformat(),
-                     c.answered_on.isoformat(), str(c.days)])
-    return _csv(rows)
+        rows.append([c.number, c.category, c.summary, c.answer, c.received_on,
+                     c.answered_on, c.days])
+    return rows
+
+
+def cases_csv(cases: list[ListedCase]) -> bytes:
+    return _csv([[v.isoformat() if isinstance(v, date) else v for v in row]
+                 for row in cases_rows(cases)])

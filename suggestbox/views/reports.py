@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import reports
+from .. import reports, xlsx
 from ..reports import Month, Report
 from ..settings import Settings
 from ..templating import render
@@ -175,8 +175,28 @@ async def cases_csv(request: Request) -> Response:
     return _csv_response(reports.cases_csv(rows), f"report-{month}-cases.csv")
 
 
+async def report_xlsx(request: Request) -> Response:
+    await require_staff(request, *LEADERS)
+    month = _month(request)
+    data = await xlsx_bytes(month, settings_of(request))
+    return Response(data, media_type=XLSX_TYPE, headers={
+        "content-disposition": f'attachment; filename="report-{month}.xlsx"'})
+
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+async def xlsx_bytes(month: Month, settings: Settings) -> bytes:
+    """Two sheets: the figures and the answered cases, numbers as numbers."""
+    report = await build(month, settings, list_limit=0)
+    listed = await reports.answered_cases(month, tz=settings.tz)
+    return xlsx.workbook([("数字", reports.figures_rows(report)),
+                          ("案件", reports.cases_rows(listed))])
+
+
 routes = [
     Route("/staff/reports", index, methods=["GET"]),
+    Route("/staff/reports/{month:str}/report.xlsx", report_xlsx, methods=["GET"]),
     Route("/staff/reports/{month:str}/figures.csv", figures_csv, methods=["GET"]),
     Route("/staff/reports/{month:str}/cases.csv", cases_csv, methods=["GET"]),
     Route("/staff/reports/{month:str}", page, methods=["GET"]),
@@ -192,6 +212,8 @@ async def export(month: Month, fmt: str, settings: Settings, what: str = "figure
 
     from ..templating import make_templates
 
+    if fmt == "xlsx":
+        return await xlsx_bytes(month, settings)
     if fmt == "csv" and what == "cases":
         return reports.cases_csv(await reports.answered_cases(month, tz=settings.tz))
     report = await build(month, settings, list_limit=None if fmt != "html" else reports.LIST_LIMIT)
