@@ -44,8 +44,12 @@ async def test_xlsx_download_and_cli(app, settings, tmp_path: Path):
            "SUGGESTBOX_DATA_DIR": str(tmp_path / "cli-data"),
            "SUGGESTBOX_SECRET_KEY": settings.secret_key}
     out = tmp_path / "r.xlsx"
-    done = subprocess.run([sys.executable, "-m", "suggestbox.cli", "report", "2026-03",
-                           "--format", "xlsx", "--out", str(out)], env=env, cwd=ROOT,
-                          capture_output=True, timeout=120, check=False)
+
+    def run() -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([sys.executable, "-m", "suggestbox.cli", "report", "2026-03",
+                               "--format", "xlsx", "--out", str(out)], env=env, cwd=ROOT,
+                              capture_output=True, timeout=120, check=False)
+
+    done = run()
     assert done.returncode == 0, done.stderr.decode()
     _check(out.read_bytes())
