@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import date
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -18,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tortoise.contrib.starlette import RegisterTortoise
 
-from .cases import purge_used_tokens
+from .cases import local_today, purge_used_tokens
 from .settings import Settings, tortoise_config
 from .templating import make_templates, render
 from .throttle import make_throttle
@@ -173,7 +172,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         async with RegisterTortoise(
             app, config=tortoise_config(settings.database_url), generate_schemas=False
         ):
-            await purge_used_tokens(date.today())
+            await purge_used_tokens(local_today(settings.tz))
             # Notification delivery and deadline reminders (worker.py), if not run separately.
             notifier = asyncio.create_task(worker.run(settings)) \
                 if settings.inline_worker else None

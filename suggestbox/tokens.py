@@ -17,23 +17,29 @@ from datetime import date
 MAX_AGE_DAYS = 2
 
 
-def _sig(secret_key: str, payload: str) -> str:
+PURPOSES = ("submit", "track")
+
+
+def _sig(secret_key: str, payload: str, purpose: str) -> str:
+    # The purpose is signed: a tracking page's token is never taken for a submission form's.
     key = hashlib.sha256(b"form:" + secret_key.encode()).digest()
-    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()[:32]
+    data = payload if purpose == "submit" else f"{purpose}:{payload}"
+    return hmac.new(key, data.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def issue(secret_key: str, today: date) -> str:
+def issue(secret_key: str, today: date, purpose: str = "submit") -> str:
     payload = f"{today.toordinal()}.{secrets.token_urlsafe(18)}"
-    return f"{payload}.{_sig(secret_key, payload)}"
+    return f"{payload}.{_sig(secret_key, payload, purpose)}"
 
 
-def verify(secret_key: str, token: str, today: date) -> str | None:
-    """Return the token's nonce when it is genuine and fresh, else None."""
+def verify(secret_key: str, token: str, today: date, purpose: str = "submit") -> str | None:
+    """Return the token's nonce when it is genuine, fresh and for this purpose, else None."""
     parts = token.split(".")
-    if len(parts) != 3 or len(token) > 100:
+    # compare_digest raises TypeError on non-ASCII str: such a token is simply not genuine.
+    if len(parts) != 3 or len(token) > 100 or not token.isascii():
         return None
     day, nonce, sig = parts
-    if not hmac.compare_digest(sig, _sig(secret_key, f"{day}.{nonce}")):
+    if not hmac.compare_digest(sig, _sig(secret_key, f"{day}.{nonce}", purpose)):
         return None
     try:
         age = today.toordinal() - int(day)
@@ -66,4 +72,6 @@ def new_csrf() -> str:
 
 
 def csrf_ok(expected: str | None, given: str | None) -> bool:
-    return bool(expected and given) and hmac.compare_digest(str(expected), str(given))
+    if not (expected and given) or not (expected.isascii() and given.isascii()):
+        return False
+    return hmac.compare_digest(expected, given)

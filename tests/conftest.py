@@ -197,6 +197,15 @@ async def act(
 
 # ---- a real server process ------------------------------------------------------------------
 
+def workshop_today() -> Any:
+    """Today in the workshop's zone (the app's default), not the machine's: tests that build
+    dates from the machine's date.today() fail from 16:00 to 24:00 UTC."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo("Asia/Shanghai")).date()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -270,14 +279,13 @@ async def seed_case(body: str = "通过领域函数直接创建的案件。", ca
                     team: Any = None, secret_key: str = "seed-secret") -> Any:
     """Create a case through the domain function (no HTTP, no throttling); return it."""
     import secrets as _secrets
-    from datetime import date
     from zoneinfo import ZoneInfo
 
     from suggestbox.cases import submit_case
 
     result = await submit_case(
         secret_key=secret_key, nonce=_secrets.token_urlsafe(18), category_id=category_id,
-        team=team, body=body, today=date.today(), tz=ZoneInfo("Asia/Shanghai"),
+        team=team, body=body, today=workshop_today(), tz=ZoneInfo("Asia/Shanghai"),
     )
     return result.case
 

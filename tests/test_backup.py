@@ -7,7 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,7 +16,7 @@ import pytest
 
 from suggestbox import cases
 from suggestbox.backup import pg_env
-from tests.conftest import ROOT, _pg_admin, add_user, pg_base_and_name, seed_case
+from tests.conftest import ROOT, _pg_admin, add_user, pg_base_and_name, seed_case, workshop_today
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -62,7 +62,7 @@ async def make_history() -> None:
     now = datetime.now(UTC)
     first = await seed_case("车间照明不足，夜班检修看不清。")
     await cases.apply(first.id, "accept", leader, now=now, tz=TZ, assignee_id=handler.id,
-                      deadline=date.today())
+                      deadline=workshop_today())
     await cases.apply(first.id, "start", handler, now=now, tz=TZ)
     await cases.apply(first.id, "reply", handler, now=now, tz=TZ, body="已加装两盏灯。")
     await cases.apply(first.id, "rate", None, now=now, tz=TZ, rating="satisfied", body="谢谢")

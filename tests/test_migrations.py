@@ -115,7 +115,7 @@ async def test_sqlite_mixed_tables_have_no_rowid(tmp_path):
 async def test_postgres_scrub_gives_a_days_submitter_rows_one_newer_xmin(pg_url):
     """Before: a submitter's rows have an xmin between two staff actions. After the nightly
     scrub: every submitter row of the day shares one xmin, newer than any staff row."""
-    from datetime import UTC, date, datetime
+    from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
     from tortoise import Tortoise
@@ -123,7 +123,7 @@ async def test_postgres_scrub_gives_a_days_submitter_rows_one_newer_xmin(pg_url)
     from suggestbox import cases, privacy
     from suggestbox.models import Case, Event, StaffUser
     from suggestbox.settings import tortoise_config
-    from tests.conftest import seed_case
+    from tests.conftest import seed_case, workshop_today
 
     tz = ZoneInfo("Asia/Shanghai")
     await Tortoise.init(config=tortoise_config(pg_url))
@@ -143,7 +143,7 @@ async def test_postgres_scrub_gives_a_days_submitter_rows_one_newer_xmin(pg_url)
                            'ORDER BY seq')
         own = await xmin('SELECT xmin::text::bigint AS x FROM "case" WHERE id = $1', second.id)
         assert staff[0] < own[0] < staff[1]  # the leak the scrub removes
-        assert await privacy.scrub_order(date.today(), tz)
+        assert await privacy.scrub_order(workshop_today(), tz)
         rows = await xmin('SELECT xmin::text::bigint AS x FROM "case"') + await xmin(
             'SELECT xmin::text::bigint AS x FROM "event" WHERE by_submitter')
         assert len(set(rows)) == 1 and rows[0] > max(staff)

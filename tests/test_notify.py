@@ -38,6 +38,7 @@ from tests.conftest import (
     make_client,
     seed_case,
     submit,
+    workshop_today,
 )
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -426,7 +427,7 @@ async def test_quiet_time_batches_new_cases_at_slot_boundaries(napp, nsettings, 
     await channel(hook, "wecom", "/group/send?key=g")
     for category in (1, 1, 4):
         await seed_case(BODY, category_id=category)
-    day = date.today()
+    day = workshop_today()
     r = await worker.tick(s, now=at(day, 9, 10))
     assert r.delivery.sent == 0 and hook.requests == []
     held = await OutboxMessage.all()
@@ -451,7 +452,7 @@ async def test_daily_digest_instead_of_one_message_per_event(napp, nsettings, ho
     await seed_case(BODY, category_id=2)
     await cases.apply(case.id, "accept", leader, now=datetime.now(UTC), tz=TZ,
                       assignee_id=handler.id)
-    day = date.today() + timedelta(days=1)
+    day = workshop_today() + timedelta(days=1)
     assert (await worker.tick(s, now=at(day, 7, 30))).delivery.sent == 0
     assert {m.next_attempt_at for m in await OutboxMessage.all()} == {at(day, 8)}
     r = await worker.tick(s, now=at(day, 8, 0))
@@ -476,7 +477,7 @@ async def test_daily_digest_instead_of_one_message_per_event(napp, nsettings, ho
 
 async def _fill(hook: Hook, n: int) -> Channel:
     ch = await channel(hook, "json", "/count/hook")
-    today = date.today()
+    today = workshop_today()
     for i in range(n):
         await OutboxMessage.create(
             id=uuid.uuid4(), channel=ch, kind="test", title=f"编号 {i}", text="并发测试",

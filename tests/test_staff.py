@@ -337,10 +337,10 @@ async def test_authorization_matrix(app, role):
     "/staff/cases?category=%C2%B2&team=99999999999999999999",
 ])
 async def test_odd_query_values_never_give_500(client, path):
+    await add_user("lead", "leader")
+    await login(client, "lead")  # signed in, so the staff pages really parse the values
     r = await client.get(path)
-    assert r.status_code in (200, 303, 404), (path, r.status_code)
-    if r.status_code == 303:
-        assert r.headers["location"].isascii()
+    assert r.status_code in (200, 400, 404), (path, r.status_code)
 
 
 async def test_admin_forms_refuse_odd_ids(app):

@@ -102,14 +102,29 @@ async def test_every_action_from_every_state(app):
 
 
 async def test_wrong_role_is_refused_and_writes_nothing(app):
+    """Each case is in a state where the action is allowed, so only the role can refuse it."""
     await add_user("lead", "leader")
     await add_user("h1", "handler")
+    await add_user("h2", "handler")
     leader = await StaffUser.get(username="lead")
     handler = await StaffUser.get(username="h1")
-    case = await seed_case("角色不对的操作。")
-    for action, actor in [("accept", handler), ("reject", handler), ("merge", handler),
-                          ("followup", leader), ("rate", leader), ("return", leader)]:
-        with pytest.raises(DomainError):
-            await _apply(case.id, action, actor, assignee_id=handler.id, body="x",
-                         rating="satisfied", merge_into="00000000")
-    assert await Event.filter(case_id=case.id).count() == 1
+    other = await StaffUser.get(username="h2")
+    main = await seed_case("作为合并目标的主案件。")
+    attempts = [
+        ("accept", handler, Status.NEW), ("reject", handler, Status.NEW),
+        ("merge", handler, Status.NEW), ("transfer", handler, Status.ACCEPTED),
+        ("reopen", handler, Status.ANSWERED), ("close", handler, Status.ANSWERED),
+        ("followup", leader, Status.NEW), ("rate", leader, Status.ANSWERED),
+        ("rate_unsatisfied", leader, Status.ANSWERED), ("return", leader, Status.ACCEPTED),
+        ("publish", handler, Status.ANSWERED), ("unpublish", handler, Status.ANSWERED),
+    ]
+    for action, actor, state in attempts:
+        case = await _case_in(state, leader, handler, main)
+        assert state in RULES[action].sources, action
+        before = await Event.filter(case_id=case.id).count()
+        with pytest.raises(DomainError) as refused:
+            await _apply(case.id, action, actor, **_args(action, handler, other, main))
+        assert "没有权限" in refused.value.message, (action, refused.value.message)
+        await case.refresh_from_db()
+        assert case.status == state
+        assert await Event.filter(case_id=case.id).count() == before

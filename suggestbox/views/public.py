@@ -169,7 +169,7 @@ async def track_page(request: Request) -> Response:
 
 
 def _token(request: Request) -> str:
-    return tokens.issue(settings_of(request).secret_key, today(request))
+    return tokens.issue(settings_of(request).secret_key, today(request), "track")
 
 
 async def _track_context(request: Request, case: Case, receipt: str) -> dict[str, object]:
@@ -238,7 +238,8 @@ async def _lookup(request: Request, receipt: str) -> Case | Response:
 
 async def track(request: Request) -> Response:
     form = await read_form(request)
-    if tokens.verify(settings_of(request).secret_key, field(form, "token"), today(request)) is None:
+    if tokens.verify(settings_of(request).secret_key, field(form, "token"), today(request),
+                     "track") is None:
         return render(request, "track.html",
                       {"token": _token(request), "error": "页面已过期，请重新输入回执码。"}, 403)
     receipt = field(form, "receipt")
@@ -259,7 +260,7 @@ async def track_action(request: Request) -> Response:
     action = request.path_params["action"]
     if action not in ("followup", "rate"):
         raise HTTPException(404)
-    nonce = tokens.verify(s.secret_key, field(form, "token"), today(request))
+    nonce = tokens.verify(s.secret_key, field(form, "token"), today(request), "track")
     errors: dict[str, str] = {}
     notice = ""
     done = False
