@@ -37,6 +37,9 @@ SECURITY_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# The only routes that take multipart bodies with photos (and so a larger body limit).
+PHOTO_ROUTES = frozenset({"/", "/track/followup"})
+PHOTO_413 = ("照片太大了。请返回上一页（您写的文字还在），去掉或换一张小一点的照片再提交。")
 
 ERROR_MESSAGES = {
     400: "请求有误，请返回重试。",
@@ -71,11 +74,15 @@ class SecurityMiddleware:
         if scope["method"] in UNSAFE_METHODS and not self._same_origin(scope):
             await self._with_headers(_plain_page(403, "跨站请求被拒绝。"), scope, receive, send)
             return
-        if self._declared_length(scope) > self.settings.max_body_bytes:
-            # Refuse before reading; a body without a length is cut off by Starlette's limit.
-            await self._with_headers(_plain_page(413, ERROR_MESSAGES[413]), scope, receive, send)
-            return
         limit = self.settings.max_body_bytes
+        if scope["method"] == "POST" and scope["path"] in PHOTO_ROUTES and dict(
+                scope["headers"]).get(b"content-type", b"").startswith(b"multipart/form-data"):
+            limit = self.settings.photo_body_bytes
+        if self._declared_length(scope) > limit:
+            # Refuse before reading; a body without a length is cut off below.
+            message = PHOTO_413 if limit != self.settings.max_body_bytes else ERROR_MESSAGES[413]
+            await self._with_headers(_plain_page(413, message), scope, receive, send)
+            return
         received = 0
 
         async def limited_receive() -> Message:

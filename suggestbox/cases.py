@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -20,7 +20,8 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from . import notify, receipts, tokens
-from .models import Case, Category, Event, StaffUser, Team, UsedFormToken
+from .models import Case, Category, Event, Photo, StaffUser, Team, UsedFormToken
+from .photos import CleanPhoto
 
 
 class Status(StrEnum):
@@ -63,6 +64,7 @@ class Args:
     summary: str | None = None
     show_reply: bool = True
     rating_window_days: int = 7
+    photo_ids: tuple[str, ...] = ()
 
 
 @dataclass
@@ -202,6 +204,21 @@ async def _merge(step: Step) -> None:
 async def _publish(step: Step) -> None:
     step.changed.update(published=True, public_summary=step.body,
                         show_reply=step.args.show_reply, published_at=step.now)
+    chosen: set[uuid.UUID] = set()
+    for raw in step.args.photo_ids:
+        try:
+            chosen.add(uuid.UUID(raw))
+        except ValueError as exc:
+            raise DomainError("选择的照片不对，请重新选择。", field="photo") from exc
+    own = set(await Photo.filter(case_id=step.case.id).using_db(step.conn).values_list(
+        "id", flat=True))
+    if not chosen <= own:
+        raise DomainError("选择的照片不属于这件事。", field="photo")
+    if chosen:
+        step.body = (step.body or "") + f"（公示照片 {len(chosen)} 张）"
+        await Photo.filter(id__in=list(chosen)).using_db(step.conn).update(published=True)
+    if own - chosen:
+        await Photo.filter(id__in=list(own - chosen)).using_db(step.conn).update(published=False)
 
 
 async def _unpublish(step: Step) -> None:
@@ -301,6 +318,7 @@ async def submit_case(
     today: date,
     tz: ZoneInfo,
     first_use: Callable[[], Awaitable[None]] | None = None,
+    photos: Sequence[CleanPhoto] = (),
 ) -> Submitted:
     """Create a case and its first event; a replayed form token returns the original receipt.
 
@@ -334,10 +352,11 @@ async def submit_case(
                 status=Status.NEW,
                 received_on=today,
             )
-            await Event.create(
+            event = await Event.create(
                 id=uuid.uuid4(), case=case, seq=1, action="submit", to_status=Status.NEW,
                 by_submitter=True, public=True, at=day_start(today, tz),
             )
+            await _attach(case.id, event.id, photos)
             await notify.enqueue_for_event(case, "submit", None, conn=conn, today=today, tz=tz)
     except IntegrityError:
         # A concurrent duplicate POST of the same form won the race: show its receipt.
@@ -346,6 +365,12 @@ async def submit_case(
             raise
         return await _replayed(secret_key, nonce, previous)
     return Submitted(case=case, receipt=receipt)
+
+
+async def _attach(case_id: uuid.UUID, event_id: uuid.UUID, photos: Sequence[CleanPhoto]) -> None:
+    for p in photos:
+        await Photo.create(id=uuid.uuid4(), case_id=case_id, event_id=event_id, data=p.jpeg,
+                           thumb=p.thumb, width=p.width, height=p.height)
 
 
 async def _replayed(secret_key: str, nonce: str, used: UsedFormToken) -> Submitted:
@@ -357,6 +382,7 @@ async def _replayed(secret_key: str, nonce: str, used: UsedFormToken) -> Submitt
 async def submitter_act(
     *, secret_key: str, nonce: str, case_id: uuid.UUID, action: str, body: str,
     rating: str | None, now: datetime, tz: ZoneInfo, max_length: int,
+    photos: Sequence[CleanPhoto] = (),
 ) -> bool:
     """A follow-up or a rating from the tracking page, once per form token.
 
@@ -365,6 +391,8 @@ async def submitter_act(
     """
     if action not in ("followup", "rate"):
         raise DomainError("未知的操作。")
+    if action == "followup" and photos and not body.strip():
+        body = "（补充照片）"
     if action == "followup" or body.strip():
         body = clean_text(body, minimum=1, maximum=max_length,
                           label="补充说明" if action == "followup" else "意见")
@@ -373,7 +401,9 @@ async def submitter_act(
             # Namespaced: a track form's token can never be taken for a submission's.
             await UsedFormToken.create(id=tokens.used_id(secret_key, "track:" + nonce),
                                        wrapped="", used_on=local_today(tz, now))
-            await apply(case_id, action, None, now=now, tz=tz, body=body, rating=rating)
+            event = await apply(case_id, action, None, now=now, tz=tz, body=body, rating=rating)
+            if action == "followup":
+                await _attach(case_id, event.id, photos)
     except IntegrityError:
         return False
     return True
@@ -430,6 +460,7 @@ async def apply(
     summary: str | None = None,
     show_reply: bool = True,
     rating_window_days: int = 7,
+    photo_ids: tuple[str, ...] = (),
 ) -> Event:
     """Apply one action to a case and append its event, atomically; raise DomainError if refused.
 
@@ -442,7 +473,7 @@ async def apply(
         raise DomainError("未知的操作。")
     args = Args(assignee_id=assignee_id, deadline=deadline, merge_into=merge_into,
                 rating=rating, summary=summary, show_reply=show_reply,
-                rating_window_days=rating_window_days)
+                rating_window_days=rating_window_days, photo_ids=photo_ids)
     if rule.text_from_summary:
         # The public summary is the event's text (the board never shows the original).
         body = clean_text(summary, minimum=1, maximum=4000, label="公示摘要") \

@@ -246,3 +246,25 @@ class SetupToken(Model):
 
     class Meta:
         table = "setup_token"
+
+
+class Photo(Model):
+    # A photo a worker attached (DESIGN.md §1.8): only the re-encoded JPEG and a thumbnail, made
+    # from the pixels alone. Random key, no upload time: the event it belongs to has the day.
+
+    id = fields.UUIDField(primary_key=True)
+    case: fields.ForeignKeyRelation[Case] = fields.ForeignKeyField(
+        "models.Case", related_name="photos", on_delete=fields.CASCADE
+    )
+    event: fields.ForeignKeyRelation[Event] = fields.ForeignKeyField(
+        "models.Event", related_name="photos", on_delete=fields.RESTRICT
+    )
+    data = fields.BinaryField()
+    thumb = fields.BinaryField()
+    width = fields.IntField()
+    height = fields.IntField()
+    # Shown on the board: chosen by the leader who publishes the case.
+    published = fields.BooleanField(default=False)
+
+    class Meta:
+        table = "photo"

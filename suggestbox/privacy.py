@@ -33,6 +33,8 @@ async def scrub_order(day: date, tz: ZoneInfo) -> bool:
         ('UPDATE "event" SET id = id WHERE by_submitter AND "at" >= $1 AND "at" < $2',
          [start, end]),
         ('UPDATE "used_form_token" SET id = id WHERE used_on = $1', [day]),
+        ('UPDATE "photo" SET id = id WHERE event_id IN (SELECT id FROM "event" '
+         'WHERE by_submitter AND "at" >= $1 AND "at" < $2)', [start, end]),
         ('UPDATE "notify_outbox" SET id = id WHERE created_on = $1', [day]),
     ]
     async with in_transaction() as conn:

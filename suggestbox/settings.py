@@ -41,6 +41,10 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     text_min: int = 5
     text_max: int = 2000
+    # Photos on a submission or a follow-up (photos.py): how many, and the size of each upload.
+    # Only the routes that take photos accept bodies beyond max_body_bytes.
+    photo_max_count: int = 3
+    photo_max_bytes: int = 10 * 1024 * 1024
     followup_max: int = 2000
     # Throttling: (count, window seconds).
     track_miss_limit: int = 10
@@ -89,6 +93,11 @@ class Settings:
         return ZoneInfo(self.timezone)
 
     @property
+    def photo_body_bytes(self) -> int:
+        """Body limit on the routes that take photos: the text form plus every photo."""
+        return self.max_body_bytes + self.photo_max_count * (self.photo_max_bytes + 4096)
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
@@ -111,6 +120,9 @@ class Settings:
             "timezone": c("SUGGESTBOX_TIMEZONE", default="Asia/Shanghai"),
             "redis_url": c("SUGGESTBOX_REDIS_URL", default=""),
             "max_body_bytes": c("SUGGESTBOX_MAX_BODY_BYTES", cast=int, default=256 * 1024),
+            "photo_max_count": c("SUGGESTBOX_PHOTO_MAX_COUNT", cast=int, default=3),
+            "photo_max_bytes": c("SUGGESTBOX_PHOTO_MAX_BYTES", cast=int,
+                                 default=10 * 1024 * 1024),
             "session_idle_minutes": c("SUGGESTBOX_SESSION_IDLE_MINUTES", cast=int, default=120),
             "session_max_hours": c("SUGGESTBOX_SESSION_MAX_HOURS", cast=int, default=12),
             "rating_window_days": c("SUGGESTBOX_RATING_WINDOW_DAYS", cast=int, default=7),

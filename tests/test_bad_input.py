@@ -41,7 +41,7 @@ SECRET = "live-secret-" + "y" * 24  # what start_server gives the process
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 PAYLOAD = """<script>alert("x")</script><img src=x onerror=alert(1)>'&"""
 ESCAPED = "&lt;script&gt;alert("
-TABLES = ("case", "event", "used_form_token")
+TABLES = ("case", "event", "used_form_token", "photo")
 
 
 # ---- fixtures and helpers -------------------------------------------------------------------
@@ -353,7 +353,7 @@ def test_concurrent_duplicate_posts_make_one_case(server: LiveServer, web: httpx
         statuses = list(pool.map(post, range(10)))
     assert statuses == [303] * 10
     after = counts(server)
-    assert after == {t: before[t] + 1 for t in TABLES}
+    assert after == {t: before[t] + (t != "photo") for t in TABLES}
     case_id_of(server, body)
 
 
@@ -380,9 +380,9 @@ def test_concurrent_distinct_posts_all_stored(server: LiveServer, web: httpx.Cli
         (b"garbage\r\n--XX", "multipart/form-data; boundary=XX"),
         (b'--XX\r\nContent-Disposition: form-data; name="body"\r\n\r\nunterminated',
          "multipart/form-data; boundary=XX"),
-        (b'--XX\r\nContent-Disposition: form-data; name="body"; filename="a.txt"\r\n'
-         b"Content-Type: text/plain\r\n\r\nfile upload\r\n--XX--\r\n",
-         "multipart/form-data; boundary=XX"),  # files are not accepted
+        (b'--XX\r\nContent-Disposition: form-data; name="photos"; filename="a.jpg"\r\n'
+         b"Content-Type: image/jpeg\r\n\r\nnot a photo\r\n--XX--\r\n",
+         "multipart/form-data; boundary=XX"),  # a "photo" that is not one, and no token
         (b"&".join(b"f%d=x" % i for i in range(80)), "application/x-www-form-urlencoded"),
     ],
     ids=["no-boundary", "garbage", "unterminated", "file", "too-many-fields"],
@@ -391,8 +391,9 @@ def test_malformed_forms_are_refused(server: LiveServer, web: httpx.Client, cont
                                  ctype: str) -> None:
     with nothing_stored(server):
         r = web.post("/", content=content, headers={"content-type": ctype})
-    # Our forms are urlencoded only: multipart of any shape is refused before parsing.
-    refused(r, 415 if ctype.startswith("multipart") else 400)
+    # Multipart (the photo form) is parsed in memory; a broken body is a 400, a well-formed one
+    # without a token or with a non-photo is the form again with its errors.
+    refused(r, 422 if b"Content-Disposition" in content else 400)
 
 
 @pytest.mark.parametrize("ctype", [None, "text/plain", "application/json",
@@ -405,13 +406,19 @@ def test_odd_content_types_store_nothing(server: LiveServer, web: httpx.Client,
     assert 400 <= r.status_code < 500 and CHINESE.search(r.text)
 
 
-def test_multipart_submission_is_refused(server: LiveServer, web: httpx.Client) -> None:
-    # Our pages never send multipart; refusing it avoids Starlette's Latin-1 fallback.
+def test_multipart_text_is_utf8_or_refused(server: LiveServer, web: httpx.Client) -> None:
+    # The submit page posts multipart (for photos). Text fields are decoded strictly as UTF-8:
+    # Starlette's Latin-1 fallback would store mojibake.
     token = form_token(web.get("/").text)
     with nothing_stored(server):
         r = web.post("/", files={"token": (None, token), "category": (None, "1"),
-                                 "body": (None, "用 multipart 提交的内容。")})
-    refused(r, 415, "表单格式有误")
+                                 "body": (None, "坏的编码：".encode() + b"\xff\xfe\xc3")})
+    refused(r, 422, "无法识别的字符")
+    body = "用 multipart 提交的内容。"
+    r = web.post("/", files={"token": (None, token), "category": (None, "1"),
+                             "body": (None, body.encode())})
+    assert r.status_code == 303
+    assert query(server, 'SELECT body FROM "case" WHERE body = ?', body) == [(body,)]
 
 
 # ---- receipts and teams ----------------------------------------------------------------------

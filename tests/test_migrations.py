@@ -101,7 +101,7 @@ async def test_sqlite_mixed_tables_have_no_rowid(tmp_path):
     await migrate(f"sqlite://{path}")
     conn = sqlite3.connect(path)
     try:
-        for table in ("event", "notify_outbox"):
+        for table in ("event", "notify_outbox", "photo"):
             sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
                                (table,)).fetchone()[0]
             assert sql.upper().rstrip().endswith("WITHOUT ROWID"), (table, sql)

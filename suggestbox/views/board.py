@@ -24,7 +24,7 @@ from starlette.routing import Route
 from tortoise.functions import Count, Max
 
 from ..cases import Status
-from ..models import Case, Category, Event
+from ..models import Case, Category, Event, Photo
 from ..templating import render
 from .common import parse_id
 
@@ -197,10 +197,25 @@ async def board_item_page(request: Request) -> Response:
     item = await board_item(case_id)
     if item is None:
         raise HTTPException(404, "公示栏里没有这一条（可能已撤下）。")
-    return render(request, "board_item.html", {"item": item})
+    shown = await Photo.filter(case_id=case_id, published=True).values_list("id", flat=True)
+    return render(request, "board_item.html", {"item": item, "photo_ids": shown})
+
+
+async def board_photo(request: Request) -> Response:
+    """A photo the publishing leader chose, while its case is on the board."""
+    try:
+        photo_id = uuid.UUID(request.path_params["photo_id"])
+    except ValueError as exc:
+        raise HTTPException(404) from exc
+    found = await Photo.get_or_none(id=photo_id, published=True, case__published=True)
+    if found is None:
+        raise HTTPException(404)
+    return Response(found.data, media_type="image/jpeg", headers={
+        "cache-control": "no-store", "content-disposition": "inline"})
 
 
 routes = [
     Route("/board", board, methods=["GET"]),
+    Route("/board/photos/{photo_id:str}", board_photo, methods=["GET"]),
     Route("/board/{case_id:str}", board_item_page, methods=["GET"]),
 ]

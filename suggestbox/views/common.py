@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlencode
 
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
 from ..auth import load_session
@@ -40,6 +41,49 @@ async def client_key(request: Request) -> str:
     """The only use of the client's address: a daily-rotating HMAC for throttling (§1.5)."""
     address = request.client.host if request.client else "unknown"
     return await throttle_of(request).client_key(address)
+
+
+class _InMemoryParser(MultiPartParser):
+    """Multipart parsing that never spools an upload to a temporary file (DESIGN.md §1.8: the
+    original photo never reaches the disk), and decodes text fields strictly as UTF-8."""
+
+    spool_max_size = 1 << 62
+
+    def on_part_end(self) -> None:
+        part = self._current_part
+        if part.file is None:
+            try:
+                text = bytes(part.data).decode("utf-8")
+            except UnicodeDecodeError:
+                text = "\ufffd"  # refused by the text checks with a Chinese message
+            self.items.append((part.field_name, text))
+        else:
+            super().on_part_end()
+
+
+async def read_photo_form(request: Request, max_files: int) -> FormData:
+    """Like ``read_form``, but a multipart body with up to ``max_files`` uploads is accepted
+    (the body limit for these routes is set in SecurityMiddleware)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "multipart/form-data":
+        return await read_form(request)
+    try:
+        parser = _InMemoryParser(request.headers, request.stream(), max_files=max_files,
+                                 max_fields=50, max_part_size=256 * 1024)
+        return await parser.parse()
+    except HTTPException:
+        raise
+    except MultiPartException as exc:
+        if "Too many files" in str(exc):
+            raise HTTPException(400, "照片太多了，请返回上一页少选几张。") from exc
+        raise HTTPException(400, "表单格式有误，请返回重试。") from exc
+    except Exception as exc:
+        raise HTTPException(400, "表单格式有误，请返回重试。") from exc
+
+
+def uploads(form: FormData, name: str) -> list[UploadFile]:
+    """The files a person actually chose (an empty file input still sends an empty part)."""
+    return [f for f in form.getlist(name) if isinstance(f, UploadFile) and (f.filename or f.size)]
 
 
 async def read_form(request: Request) -> FormData:

@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import logging
 import time
 
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from tortoise import connections
 
-from .. import cases, org, receipts, tokens
+from .. import cases, org, photos, receipts, tokens
 from ..cases import DomainError, Status
-from ..models import Case, Category, Team, UsedFormToken
+from ..models import Case, Category, Photo, Team, UsedFormToken
+from ..settings import Settings
 from ..templating import render
 from ..throttle import Throttle
-from .common import client_key, field, now_utc, read_form, settings_of, throttle_of, today
+from .common import (
+    client_key,
+    field,
+    now_utc,
+    read_form,
+    read_photo_form,
+    settings_of,
+    throttle_of,
+    today,
+    uploads,
+)
 
 log = logging.getLogger("suggestbox")
 RECEIPT_COOKIE = "sb_receipt"
@@ -85,6 +100,37 @@ def _receipt_redirect(request: Request, nonce: str) -> Response:
     return response
 
 
+# Decoding a photo takes CPU and memory: a few at a time per process, the rest wait.
+_PHOTO_SLOTS = asyncio.Semaphore(2)
+
+
+async def _take_files(form: FormData) -> list[bytes]:
+    """The chosen files' bytes (from memory), every upload closed at once."""
+    files = uploads(form, "photos")
+    try:
+        return [await f.read() for f in files]
+    finally:
+        await form.close()
+
+
+async def _photos_of(files: list[bytes], s: Settings) -> tuple[list[photos.CleanPhoto], str | None]:
+    """The chosen photos, cleaned; or a Chinese message saying which one is refused and why."""
+    if len(files) > s.photo_max_count:
+        return [], f"最多只能附 {s.photo_max_count} 张照片，请重新选择。"
+    cleaned: list[photos.CleanPhoto] = []
+    limit_mb = s.photo_max_bytes // (1024 * 1024)
+    for i, data in enumerate(files, start=1):
+        label = "照片" if len(files) == 1 else f"第 {i} 张照片"
+        if len(data) > s.photo_max_bytes:
+            return [], f"{label}太大了（每张最多 {limit_mb} MB），请换一张或先缩小。"
+        try:
+            async with _PHOTO_SLOTS:
+                cleaned.append(await run_in_threadpool(photos.clean, data, label=label))
+        except photos.PhotoError as e:
+            return [], e.message + "请重新选择照片。"
+    return cleaned, None
+
+
 async def submit(request: Request) -> Response:
     s = settings_of(request)
     throttle = throttle_of(request)
@@ -93,7 +139,8 @@ async def submit(request: Request) -> Response:
             not await throttle.hit("submit", "all", s.submit_global_limit, s.submit_window):
         return render(request, "error.html",
                       {"code": 429, "message": "提交太频繁了，请过几分钟再试。"}, 429)
-    form = await read_form(request)
+    form = await read_photo_form(request, max_files=10)
+    files = await _take_files(form)
     team = await _team(field(form, "team"))
     # A team link records the team only while the worker leaves "注明班组" chosen.
     team_choice = field(form, "team_choice") or ("team" if team else "")
@@ -115,6 +162,9 @@ async def submit(request: Request) -> Response:
         errors["category"] = "请选择一个类别。"
     if team is not None and team_choice not in ("team", "none"):
         errors["team"] = "请选择是否注明班组。"
+    cleaned, photo_error = await _photos_of(files, s)
+    if photo_error:
+        errors["photos"] = photo_error
     if nonce is None:
         errors["form"] = "表单已过期，请检查内容后再提交一次。"
     if not errors and nonce is not None:
@@ -123,7 +173,7 @@ async def submit(request: Request) -> Response:
             done = await cases.submit_case(
                 secret_key=s.secret_key, nonce=nonce, category_id=category_id,
                 team=recorded_team, body=body, today=today(request), tz=s.tz,
-                first_use=lambda: _open_window(throttle, window),
+                first_use=lambda: _open_window(throttle, window), photos=cleaned,
             )
         except DomainError as e:
             errors[e.field or "form"] = e.message
@@ -187,10 +237,16 @@ async def _track_context(request: Request, case: Case, receipt: str) -> dict[str
             + await cases.timeline(case, public_only=True),
             key=lambda e: e.at,
         )
+    own = await Photo.filter(case_id=case.id).only("id", "event_id", "thumb")
+    thumbs: dict[object, list[str]] = {}
+    for p in own:
+        thumbs.setdefault(p.event_id, []).append(  # type: ignore[attr-defined]
+            "data:image/jpeg;base64," + base64.b64encode(p.thumb).decode())
     return {
         "case": case,
         "shown": shown,
         "events": events,
+        "thumbs": thumbs,
         "receipt": receipt,
         "token": _token(request),
         "can_rate": shown is case and case.status == Status.ANSWERED
@@ -250,28 +306,36 @@ async def track(request: Request) -> Response:
 
 
 async def track_action(request: Request) -> Response:
-    """A follow-up message or a rating, sent from the tracking page."""
+    """A follow-up message (with photos) or a rating, sent from the tracking page."""
     s = settings_of(request)
-    form = await read_form(request)
+    action = request.path_params["action"]
+    form = await (read_photo_form(request, max_files=10) if action == "followup"
+                  else read_form(request))
+    files = await _take_files(form)
     receipt = field(form, "receipt")
     found = await _lookup(request, receipt)
     if isinstance(found, Response):
         return found
-    action = request.path_params["action"]
     if action not in ("followup", "rate"):
         raise HTTPException(404)
     nonce = tokens.verify(s.secret_key, field(form, "token"), today(request), "track")
+    cleaned: list[photos.CleanPhoto] = []
+    photo_error = None
+    if action == "followup":
+        cleaned, photo_error = await _photos_of(files, s)
     errors: dict[str, str] = {}
     notice = ""
     done = False
     if nonce is None:
         errors["form"] = "页面已过期，请重新提交。"
+    elif photo_error:
+        errors["photos"] = photo_error
     else:
         try:
             done = await cases.submitter_act(
                 secret_key=s.secret_key, nonce=nonce, case_id=found.id, action=action,
                 body=field(form, "body"), rating=field(form, "rating") or None,
-                now=now_utc(), tz=s.tz, max_length=s.followup_max,
+                now=now_utc(), tz=s.tz, max_length=s.followup_max, photos=cleaned,
             )
             notice = "" if done else "这份表单已经提交过了。"
         except DomainError as e:

@@ -15,7 +15,7 @@ from tortoise.functions import Count
 
 from .. import auth, cases
 from ..cases import OPEN_STATUSES, RULES, STATUS_LABELS, DomainError, Status
-from ..models import Case, Category, StaffUser, Team
+from ..models import Case, Category, Photo, StaffUser, Team
 from ..templating import render
 from .common import (
     STAFF_COOKIE,
@@ -172,6 +172,7 @@ async def _case_context(request: Request, case: Case, session: Any) -> dict[str,
         "today": today(request),
         "can_close_unrated": cases.can_close_unrated(case, now_utc(), s.rating_window_days),
         "can_publish": user.role in LEADERS and case.status in (Status.ANSWERED, Status.CLOSED),
+        "photos": await Photo.filter(case_id=case.id).only("id", "event_id", "published"),
     }
 
 
@@ -200,15 +201,35 @@ async def case_action(request: Request) -> Response:
             assignee_id=parse_id(field(form, "assignee")), deadline=deadline,
             merge_into=field(form, "merge_into"), summary=field(form, "summary"),
             show_reply=field(form, "show_reply") == "1",
+            photo_ids=tuple(v for v in form.getlist("photo") if isinstance(v, str)),
             rating_window_days=s.rating_window_days,
         )
     except DomainError as e:
         context = await _case_context(request, case, session)
-        context.update(error=e.message, form=dict(form), failed_action=action)
+        context.update(error=e.message, form=dict(form), failed_action=action,
+                       chosen_photos=[v for v in form.getlist("photo") if isinstance(v, str)])
         return render(request, "staff/case.html", context, status_code=422)
     if session.user.role == "handler" and action in ("return", "transfer"):
         return RedirectResponse("/staff/cases", status_code=303)
     return RedirectResponse(f"/staff/cases/{case.id}", status_code=303)
+
+
+async def photo(request: Request) -> Response:
+    """A case's photo for staff who may see the case: the photo or (``?thumb=1``) its
+    thumbnail; never cached, a fixed content type, nosniff (SecurityMiddleware)."""
+    session = await require_staff(request)
+    user = session.user
+    try:
+        photo_id = uuid.UUID(request.path_params["photo_id"])
+    except ValueError as exc:
+        raise HTTPException(404) from exc
+    found = await Photo.get_or_none(id=photo_id).select_related("case")
+    if found is None or (user.role == "handler"
+                         and found.case.assignee_id != user.id):  # type: ignore[attr-defined]
+        raise HTTPException(404)
+    data = found.thumb if request.query_params.get("thumb") == "1" else found.data
+    return Response(data, media_type="image/jpeg", headers={
+        "cache-control": "no-store", "content-disposition": "inline"})
 
 
 # ---- own account ----------------------------------------------------------------------------
@@ -258,6 +279,7 @@ routes = [
     Route("/staff/cases", queue, methods=["GET"]),
     Route("/staff/cases/{case_id:str}", case_page, methods=["GET"]),
     Route("/staff/cases/{case_id:str}/act", case_action, methods=["POST"]),
+    Route("/staff/photos/{photo_id:str}", photo, methods=["GET"]),
     Route("/staff/account", account_page, methods=["GET"]),
     Route("/staff/account", account, methods=["POST"]),
 ]
