@@ -92,8 +92,8 @@ async def test_photos_are_clean_and_seen_by_the_right_people(client, app, tmp_pa
         page = await lead.get(f"/staff/cases/{case.id}")
         assert "人脸、胸牌" in page.text  # the reminder before publishing photos
         r = await lead.post(f"/staff/cases/{case.id}/act", data={
-            "csrf": csrf_of(page.text), "action": "publish", "summary": "配电室门口接地线夹已紧固。",
-            "photo": str(photo.id)})
+            "csrf": csrf_of(page.text), "action": "publish",
+            "summary": "配电室门口接地线夹已紧固。", "photo": str(photo.id)})
         assert r.status_code == 303
     board = await client.get(f"/board/{case.id}")
     assert f"/board/photos/{photo.id}" in board.text
