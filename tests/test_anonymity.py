@@ -182,3 +182,38 @@ def test_live_server_database_and_log_hold_no_identity(live_server: LiveServer) 
     assert "Uvicorn running" in log or "Application startup complete" in log  # a real log
     assert_absent(log, {**needles, "case text": text, "case text start": text[:8]},
                   "the server log")
+
+
+def test_photo_markers_reach_no_table_file_or_log(live_server: LiveServer, tmp_path: Path) -> None:
+    """A phone photo full of identifying metadata: after submitting and following up with it,
+    no marker is in any file of the data directory (database, WAL) or in the server's log."""
+    from tests.test_photos import MARKERS, evil_photo
+
+    server = live_server
+    evil = evil_photo(tmp_path)
+    web = httpx.Client(base_url=server.url, headers={"user-agent": user_agent()})
+    try:
+        token = form_token(web.get("/").text)
+        r = web.post("/", files=[("token", (None, token)), ("category", (None, "4")),
+                                 ("body", (None, "变电所围栏缺了一段，照片为证。")),
+                                 ("photos", ("IMG_20261126_094107.jpg", evil, "image/jpeg"))])
+        assert r.status_code == 303, r.text[:300]
+        m = RECEIPT_RE.search(web.get("/receipt").text)
+        assert m
+        t = form_token(web.get("/track").text)
+        r = web.post("/track/followup", files=[
+            ("token", (None, t)), ("receipt", (None, m.group(1))), ("body", (None, "再补一张")),
+            ("photos", ("IMG_20261126_094108.jpg", evil, "image/jpeg"))])
+        assert r.status_code == 200 and "已补充" in r.text
+    finally:
+        web.close()
+    data_dir = Path(server.env["SUGGESTBOX_DATA_DIR"])
+    files = [p for p in data_dir.rglob("*") if p.is_file()]
+    blob = b"".join(p.read_bytes() for p in files)
+    assert len(blob) > 2 * 50_000  # the photos are in there
+    needles = {**MARKERS, "file name": "IMG_20261126", "gps": "120.15515", "exif": "Exif\x00"}
+    for name, needle in needles.items():
+        assert needle.encode() not in blob, f"{name} found in the data directory"
+    log = server.log.read_text(encoding="utf-8", errors="replace")
+    for name, needle in needles.items():
+        assert needle not in log, f"{name} found in the server log"
