@@ -276,7 +276,8 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
 
 
 async def seed_case(body: str = "通过领域函数直接创建的案件。", category_id: int = 1,
-                    team: Any = None, secret_key: str = "seed-secret") -> Any:
+                    team: Any = None, secret_key: str = "seed-secret",
+                    photos: Any = ()) -> Any:
     """Create a case through the domain function (no HTTP, no throttling); return it."""
     import secrets as _secrets
     from zoneinfo import ZoneInfo
@@ -286,6 +287,7 @@ async def seed_case(body: str = "通过领域函数直接创建的案件。", ca
     result = await submit_case(
         secret_key=secret_key, nonce=_secrets.token_urlsafe(18), category_id=category_id,
         team=team, body=body, today=workshop_today(), tz=ZoneInfo("Asia/Shanghai"),
+        photos=photos,
     )
     return result.case
 

@@ -69,7 +69,16 @@ async def make_history() -> None:
     await cases.apply(first.id, "close", leader, now=now, tz=TZ)
     second = await seed_case("希望更衣室增加储物柜。")
     await cases.apply(second.id, "reject", leader, now=now, tz=TZ, body="已在计划中，重复。")
-    await seed_case("安全隐患：三号台位扶梯松动。", category_id=4)
+    import io
+
+    from PIL import Image
+
+    from suggestbox import photos
+
+    shot = io.BytesIO()
+    Image.new("RGB", (300, 200), "orange").save(shot, "JPEG")
+    await seed_case("安全隐患：三号台位扶梯松动。", category_id=4,
+                    photos=[photos.clean(shot.getvalue())])  # photos are in the backup too
 
 
 async def test_backup_then_restore_gives_identical_data(
