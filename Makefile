@@ -1,5 +1,6 @@
 # Two commands set up a fresh machine (Python 3.11+, make, git):
 #   make run   — virtualenv, install, migrate the SQLite database in ./data, serve on :8000
+#                (127.0.0.1 only; `make run HOST=0.0.0.0` for phones on the local network)
 #   make test  — install test dependencies, then ruff, mypy and pytest (SQLite and PostgreSQL)
 PYTHON ?= python3
 VENV ?= .venv

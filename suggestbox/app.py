@@ -11,13 +11,14 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tortoise.contrib.starlette import RegisterTortoise
 
 from .cases import local_today, purge_used_tokens
+from .compression import Compression
 from .settings import Settings, tortoise_config
 from .templating import make_templates, render
 from .throttle import make_throttle
@@ -36,6 +37,7 @@ SECURITY_HEADERS = [
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), interest-cohort=()"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
+CACHE_STATIC = "public, max-age=86400"
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # The only routes that take multipart bodies with photos (and so a larger body limit).
 PHOTO_ROUTES = frozenset({"/", "/track/followup"})
@@ -203,10 +205,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *setup.routes,
         Mount("/static", app=StaticFiles(directory=str(settings.static_dir)), name="static"),
         Route("/healthz", public.healthz),
+        # Browsers ask for it on pages that do not link one (posters, error pages).
+        Route("/favicon.ico", lambda _: FileResponse(settings.static_dir / "favicon.ico",
+                                                     headers={"cache-control": CACHE_STATIC})),
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityMiddleware, settings=settings)],
+        middleware=[Middleware(Compression), Middleware(SecurityMiddleware, settings=settings)],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
         # The body limit lives in SecurityMiddleware: Starlette's own max_body_size replaces any

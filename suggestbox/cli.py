@@ -8,6 +8,7 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from .settings import Settings
 
@@ -40,7 +41,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     setup_token = asyncio.run(_setup_token(settings))
     if setup_token:
         _print_setup(args.host, args.port, setup_token)
-    print(f"suggestbox serving on http://{args.host}:{args.port}", flush=True)
+    _announce(args.host, args.port, settings)
     _log_start(args.log_level, settings, workers)
     uvicorn.run(
         "suggestbox.asgi:app",
@@ -59,6 +60,38 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         http="suggestbox.serving:NoDelayHTTPProtocol",
     )
     return 0
+
+
+def _announce(host: str, port: int, settings: Settings, tty: bool | None = None) -> None:
+    """Say where the service can be opened: on loopback, how to serve the local network; on
+    another address, the URLs a phone can open and (in a terminal) a QR code of the box.
+    Printed, not logged: these are this machine's addresses, never a client's."""
+    from . import lan
+
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    print(f"suggestbox serving on http://{shown}:{port}")
+    if lan.is_loopback(host):
+        print(f"只有这台电脑能打开：http://{shown}:{port}/\n"
+              "要用手机试用（手机和这台电脑连同一个 Wi-Fi 或局域网），这样启动：\n"
+              "  make run HOST=0.0.0.0        或  suggestbox serve --host 0.0.0.0", flush=True)
+        return
+    urls = lan.reachable_urls(host, port)
+    if urls:
+        print("同一局域网里的手机和电脑可以打开：")
+        for url in urls:
+            print(f"  {url}")
+    else:
+        print("没有找到本机的局域网地址：请检查网络连接。")
+    base = settings.base_url
+    target = f"{base}/" if base and not lan.is_loopback(urlsplit(base).hostname or "") else \
+        (urls[0] if urls else "")
+    if target and (sys.stdout.isatty() if tty is None else tty):
+        print(f"用手机扫码打开意见箱（{target}）：")
+        print(lan.terminal_qr(target))
+    if urls:
+        print(f"打不开时，请检查本机防火墙是否放行 TCP {port} 端口。正式使用请配置 HTTPS 和 "
+              "SUGGESTBOX_BASE_URL（见 deploy/README.md）。")
+    sys.stdout.flush()
 
 
 def _log_start(level: str, settings: Settings, workers: int) -> None:

@@ -15,14 +15,28 @@ from zoneinfo import ZoneInfo
 
 from starlette.config import Config
 
-ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent
+ROOT = PACKAGE.parent
+
+
+def asset_dir(name: str) -> Path:
+    """Where ``templates`` or ``static`` lives: inside the installed package (a wheel carries them
+    as ``suggestbox/<name>``, see pyproject.toml), else beside the package in a checkout."""
+    installed = PACKAGE / name
+    return installed if installed.is_dir() else ROOT / name
+
 MODELS_MODULE = "suggestbox.models"
 MIGRATIONS_MODULE = "suggestbox.migrations"
 
 
 def _config() -> Config:
-    env_file = Path(os.environ.get("SUGGESTBOX_ENV_FILE", ".env"))
+    env_file = env_file_path()
     return Config(env_file if env_file.is_file() else None)
+
+
+def env_file_path() -> Path:
+    """The file settings are read from besides the environment (it may not exist yet)."""
+    return Path(os.environ.get("SUGGESTBOX_ENV_FILE", ".env")).resolve()
 
 
 def _default_db_url(data_dir: Path) -> str:
@@ -84,8 +98,8 @@ class Settings:
     notify_hour: int = 8
     notify_backoff_seconds: float = 30.0
     notify_timeout_seconds: float = 10.0
-    templates_dir: Path = ROOT / "templates"
-    static_dir: Path = ROOT / "static"
+    templates_dir: Path = field(default_factory=lambda: asset_dir("templates"))
+    static_dir: Path = field(default_factory=lambda: asset_dir("static"))
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -39,14 +39,23 @@ class Watched:
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.requests: list[str] = []
-        self.page.on("console", lambda m: m.type == "error" and not m.text.startswith(
-            "Failed to load resource") and self.errors.append(m.text))
-        # Browsers ask for /favicon.ico on their own; any other failed load is an error.
+        self.documents_4xx: set[str] = set()
+        self.page.on("response", lambda r: r.status >= 400 and r.request.resource_type == "document"
+                     and self.documents_4xx.add(r.url))
+        # Any console error fails a test: CSP violations, an invalid `pattern`, a failed load
+        # (the favicon included). Error *pages* (4xx documents a test expects) are not loads.
+        self.page.on("console", lambda m: m.type == "error" and not self._expected(m)
+                     and self.errors.append(f"{self.page.url}: {m.text}"))
         self.page.on("response", lambda r: r.status >= 400 and r.request.resource_type != "document"
-                     and not r.url.endswith("/favicon.ico")
                      and self.errors.append(f"{r.status} {r.url}"))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.context.on("request", lambda r: self.requests.append(r.url))
+
+    def _expected(self, message: Any) -> bool:
+        """Chromium's line for a document answered with 4xx (a form re-rendered with 422): the
+        status is the page's answer, not a failed load."""
+        return message.text.startswith("Failed to load resource") \
+            and message.location.get("url") in self.documents_4xx
 
     def shot(self, name: str) -> None:
         SHOTS.mkdir(exist_ok=True)

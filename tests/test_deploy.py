@@ -160,6 +160,20 @@ http {{
             proc.stderr.close()
 
 
+def test_nginx_sends_public_text_gzipped(nginx: tuple[str, str, Path]) -> None:
+    base, _, _ = nginx
+    gz = {"Accept-Encoding": "gzip"}
+    with httpx.Client(base_url=base, timeout=20) as c:
+        for path in ("/", "/static/style.css"):  # from the app, from nginx itself
+            r = c.get(path, headers=gz)
+            assert r.status_code == 200 and r.headers.get("content-encoding") == "gzip", path
+            plain = c.get(path, headers={"Accept-Encoding": "identity"})
+            assert "content-encoding" not in plain.headers, path
+            assert r.num_bytes_downloaded < plain.num_bytes_downloaded / 1.5, path
+        staff = c.get("/staff/login", headers=gz)  # staff pages: never compressed (BREACH)
+        assert staff.status_code == 200 and "content-encoding" not in staff.headers
+
+
 def test_nginx_and_app_logs_hold_no_client_identity(
     nginx: tuple[str, str, Path], live_server: LiveServer
 ) -> None:

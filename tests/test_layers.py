@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "suggestbox"
-WEB = {"app", "asgi", "cli", "templating", "serving", "logging_config"}  # + suggestbox.views
+WEB = {"app", "asgi", "cli", "templating", "serving", "logging_config", "compression"}  # + suggestbox.views
 # settings.py reads the environment with Starlette's Config (no HTTP); qr.py names jinja2's
 # Environment in a type annotation only (the caller passes the environment in).
 ALLOWED = {"settings": ("starlette.config",), "qr": ("jinja2",)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -20,24 +21,69 @@ from .common import field, parse_id, require_staff, staff_form
 TEAM_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
+# Confirmations after a successful POST (POST/redirect/GET): ?ok=<key>, shown in the section
+# the form belongs to. A new user's name comes from the database (?u=<id>), not from the URL.
+NOTICES: dict[str, tuple[str, str]] = {
+    "user_added": ("users", "已添加工作人员。"),
+    "user_disabled": ("users", "已停用该账号，其登录均已失效。"),
+    "user_enabled": ("users", "已启用该账号。"),
+    "password_reset": ("users", "已重置密码，该用户已有的登录均已失效。"),
+    "team_added": ("teams", "已添加班组/地点。"),
+    "team_saved": ("teams", "已保存班组/地点。"),
+    "category_added": ("categories", "已添加类别。"),
+    "category_saved": ("categories", "已保存类别。"),
+}
+
+
 async def _page(request: Request, extra: dict[str, Any] | None = None, status: int = 200,
                 session: Any = None) -> Response:
     session = session or await require_staff(request, "admin")
-    context = {
+    context: dict[str, Any] = {
         "me": session.user, "csrf": session.csrf,
         "users": await StaffUser.all(), "teams": await Team.all(),
         "categories": await Category.all(), "roles": auth.ROLES,
+        "form": {}, "error_for": "", "error_field": "", "notice": None,
     }
     context.update(extra or {})
     return render(request, "admin/index.html", context, status_code=status)
 
 
+async def _notice(request: Request) -> dict[str, str] | None:
+    key = request.query_params.get("ok", "")
+    if key not in NOTICES:
+        return None
+    section, text = NOTICES[key]
+    if key == "user_added":
+        user_id = parse_id(request.query_params.get("u", ""))
+        user = await StaffUser.get_or_none(id=user_id) if user_id else None
+        if user is not None:
+            text = (f"已添加工作人员 {user.username}（{auth.ROLES.get(user.role, user.role)}）。"
+                    "请把初始密码当面告诉本人，并提醒其登录后修改密码。")
+    return {"section": section, "text": text}
+
+
 async def index(request: Request) -> Response:
-    return await _page(request)
+    return await _page(request, {"notice": await _notice(request)})
 
 
-def _done() -> Response:
-    return RedirectResponse("/admin", status_code=303)
+def _done(ok: str, **params: str) -> Response:
+    section = NOTICES[ok][0]
+    return RedirectResponse(f"/admin?{urlencode({'ok': ok, **params})}#{section}",
+                            status_code=303)
+
+
+def _why(e: Exception) -> tuple[str, str | None]:
+    return (e.message, e.field) if isinstance(e, DomainError) else ("输入有误。", None)
+
+
+async def _refused(request: Request, session: Any, form: Any, target: str, message: str,
+                   field_name: str | None) -> Response:
+    """Re-render with the error next to the form it belongs to and what was typed kept."""
+    values = {k: v for k, v in form.multi_items() if isinstance(v, str)
+              and k not in ("csrf", "password")}  # passwords are never sent back
+    return await _page(request, {
+        "error": message, "error_for": target, "error_field": field_name or "", "form": values,
+    }, 422, session)
 
 
 async def _int_field(form: Any, name: str, label: str, low: int, high: int) -> int:
@@ -53,10 +99,12 @@ async def _int_field(form: Any, name: str, label: str, low: int, high: int) -> i
 async def users(request: Request) -> Response:
     session, form = await staff_form(request, "admin")
     op = field(form, "op")
+    target = "user-add" if op == "add" else f"user-{field(form, 'id')}"
     try:
         if op == "add":
-            await auth.add_user(field(form, "username"), field(form, "role"),
-                                field(form, "password"), field(form, "display_name"))
+            added = await auth.add_user(field(form, "username"), field(form, "role"),
+                                        field(form, "password"), field(form, "display_name"))
+            return _done("user_added", u=str(added.id))
         else:
             user_id = parse_id(field(form, "id"))
             user = await StaffUser.get_or_none(id=user_id) if user_id else None
@@ -66,30 +114,33 @@ async def users(request: Request) -> Response:
                 if user.id == session.user.id:
                     raise DomainError("不能停用自己的账号。")
                 await auth.set_active(user, False)
+                return _done("user_disabled")
             elif op == "enable":
                 await auth.set_active(user, True)
+                return _done("user_enabled")
             elif op == "password":
                 await auth.set_password(user, field(form, "password"))
+                return _done("password_reset")
             else:
                 raise HTTPException(400)
     except DomainError as e:
-        return await _page(request, {"error": e.message, "form": dict(form)}, 422, session)
-    return _done()
+        return await _refused(request, session, form, target, e.message, e.field)
 
 
 async def teams(request: Request) -> Response:
     session, form = await staff_form(request, "admin")
+    team_id = field(form, "id")
+    target = f"team-{team_id}" if team_id else "team-add"
     try:
         code = field(form, "code").strip()
         name = field(form, "name").strip()
         if not TEAM_CODE.match(code):
-            raise DomainError(
-                "班组代码只能用字母、数字、- 和 _，最多 32 个字符（用在二维码链接里）。")
+            raise DomainError("班组代码只能用英文字母、数字、- 和 _，最多 32 个字符"
+                              "（用在二维码链接里，不能用汉字）。", field="code")
         if not name or len(name) > 64:
-            raise DomainError("请填写班组/地点名称（最多 64 个字）。")
+            raise DomainError("请填写班组/地点名称（最多 64 个字）。", field="name")
         order = await _int_field(form, "sort_order", "排序", -999, 999)
         active = field(form, "active") == "1"
-        team_id = field(form, "id")
         if team_id:
             updated = await Team.filter(id=parse_id(team_id) or 0).update(
                 code=code, name=name, sort_order=order, active=active)
@@ -98,23 +149,23 @@ async def teams(request: Request) -> Response:
         else:
             await Team.create(code=code, name=name, sort_order=order, active=True)
     except IntegrityError:
-        return await _page(request, {"error": "这个班组代码已经存在。"}, 422, session)
+        return await _refused(request, session, form, target, "这个班组代码已经存在。", "code")
     except (DomainError, ValueError) as e:
-        message = e.message if isinstance(e, DomainError) else "输入有误。"
-        return await _page(request, {"error": message, "form": dict(form)}, 422, session)
-    return _done()
+        return await _refused(request, session, form, target, *_why(e))
+    return _done("team_saved" if team_id else "team_added")
 
 
 async def categories(request: Request) -> Response:
     session, form = await staff_form(request, "admin")
+    category_id = field(form, "id")
+    target = f"category-{category_id}" if category_id else "category-add"
     try:
         name = field(form, "name").strip()
         if not name or len(name) > 32:
-            raise DomainError("请填写类别名称（最多 32 个字）。")
+            raise DomainError("请填写类别名称（最多 32 个字）。", field="name")
         days = await _int_field(form, "deadline_days", "办理期限天数", 1, 365)
         order = await _int_field(form, "sort_order", "排序", -999, 999)
         active = field(form, "active") == "1"
-        category_id = field(form, "id")
         if category_id:
             updated = await Category.filter(id=parse_id(category_id) or 0).update(
                 name=name, deadline_days=days, sort_order=order, active=active)
@@ -123,11 +174,10 @@ async def categories(request: Request) -> Response:
         else:
             await Category.create(name=name, deadline_days=days, sort_order=order, active=True)
     except IntegrityError:
-        return await _page(request, {"error": "这个类别名称已经存在。"}, 422, session)
+        return await _refused(request, session, form, target, "这个类别名称已经存在。", "name")
     except (DomainError, ValueError) as e:
-        message = e.message if isinstance(e, DomainError) else "输入有误。"
-        return await _page(request, {"error": message, "form": dict(form)}, 422, session)
-    return _done()
+        return await _refused(request, session, form, target, *_why(e))
+    return _done("category_saved" if category_id else "category_added")
 
 
 routes = [

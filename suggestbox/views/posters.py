@@ -8,7 +8,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from .. import netinfo, org, qr
+from .. import lan, org, qr
+from ..settings import env_file_path
 from ..templating import render
 from .common import require_staff, settings_of
 
@@ -29,9 +30,9 @@ async def poster_list(request: Request) -> Response:
         "me": session.user, "csrf": session.csrf,
         "posters": await _posters(request, everything=True),
         "problem": qr.base_url_problem(base),
-        "env_file": netinfo.env_file_path(),
+        "env_file": env_file_path(),
         "suggested": [f"http://{a}" + (f":{port}" if port else "")
-                      for a in netinfo.lan_addresses()],
+                      for a in lan.lan_addresses()],
         "plain_http": base.strip().lower().startswith("http://"),
     })
 
