@@ -6,7 +6,8 @@ import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "suggestbox"
-WEB = {"app", "asgi", "cli", "templating", "serving", "logging_config", "compression"}  # + suggestbox.views
+# The web layer (and suggestbox.views):
+WEB = {"app", "asgi", "cli", "templating", "serving", "logging_config", "compression", "edge"}
 # settings.py reads the environment with Starlette's Config (no HTTP); qr.py names jinja2's
 # Environment in a type annotation only (the caller passes the environment in).
 ALLOWED = {"settings": ("starlette.config",), "qr": ("jinja2",)}
