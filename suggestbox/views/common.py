@@ -9,6 +9,7 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from .. import edge
 from ..auth import load_session
 from ..cases import local_today
 from ..models import StaffSession, StaffUser
@@ -42,13 +43,50 @@ async def client_key(request: Request) -> str:
     return await throttle_of(request).client_key(address)
 
 
+async def submit_allowed(request: Request) -> bool:
+    """Take a submission slot: per address first, then a global budget for heavy senders only.
+
+    The first ``submit_free`` submissions of an address in a window never touch the global
+    budget, so a flood from many addresses exhausts only its own share: once the budget is gone
+    the flooding addresses are held to ``submit_free`` each, and everyone else submits as usual.
+    """
+    s = settings_of(request)
+    throttle = throttle_of(request)
+    mine = await throttle.take("submit", await client_key(request), s.submit_limit,
+                               s.submit_window)
+    if not mine.ok:
+        return False
+    if mine.count <= s.submit_free:
+        return True
+    return await throttle.hit("submit-heavy", "all", s.submit_global_limit, s.submit_window)
+
+
+async def lookup_allowed(request: Request) -> bool:
+    """Take a receipt look-up slot before the look-up; ``lookup_found`` gives it back."""
+    s = settings_of(request)
+    return await throttle_of(request).hit("track-miss", await client_key(request),
+                                          s.track_miss_limit, s.track_window)
+
+
+async def lookup_found(request: Request) -> None:
+    s = settings_of(request)
+    await throttle_of(request).refund("track-miss", await client_key(request), s.track_window)
+
+
+async def followup_allowed(request: Request) -> bool:
+    s = settings_of(request)
+    return await throttle_of(request).hit("followup", await client_key(request),
+                                          s.followup_limit, s.followup_window)
+
+
 async def read_form(request: Request) -> FormData:
     """Parse a form; malformed bodies become a 400, oversize ones a 413 (from the body limit).
 
     Our pages only send ``application/x-www-form-urlencoded``, in which a browser percent-encodes
     every non-ASCII byte. Starlette would decode stray raw bytes (and undecodable multipart
-    fields) as Latin-1, storing mojibake, so anything else is refused here; percent-encoded
-    invalid UTF-8 becomes U+FFFD, which the text checks refuse with a Chinese message.
+    fields) as Latin-1, storing mojibake, so anything else is refused here; so are NUL and
+    percent-encoded invalid UTF-8 in any field (``edge.clean``: a 400 on every form, nothing
+    stored; PostgreSQL would fail on NUL with a 500).
     """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if not await request.body():
@@ -57,6 +95,8 @@ async def read_form(request: Request) -> FormData:
         raise HTTPException(415, "表单格式有误，请用本站的页面提交。")
     if not (await request.body()).isascii():
         raise HTTPException(400, "表单包含无法识别的字符编码，请用本站的页面重新提交。")
+    if not edge.clean(await request.body()):
+        raise HTTPException(400, edge.MESSAGE)
     try:
         return await request.form(max_files=0, max_fields=50, max_part_size=256 * 1024)
     except HTTPException:

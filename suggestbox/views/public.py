@@ -6,15 +6,24 @@ import logging
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
-from tortoise import connections
 
 from .. import cases, tokens
 from ..app import render
 from ..cases import DomainError, Status
 from ..models import Case, Category, Team, UsedFormToken
-from .common import client_key, field, now_utc, read_form, settings_of, throttle_of, today
+from .common import (
+    field,
+    followup_allowed,
+    lookup_allowed,
+    lookup_found,
+    now_utc,
+    read_form,
+    settings_of,
+    submit_allowed,
+    today,
+)
 
 log = logging.getLogger("suggestbox")
 RECEIPT_COOKIE = "sb_receipt"
@@ -43,10 +52,7 @@ async def submit_page(request: Request) -> Response:
 
 async def submit(request: Request) -> Response:
     s = settings_of(request)
-    throttle = throttle_of(request)
-    key = await client_key(request)
-    if not await throttle.hit("submit", key, s.submit_limit, s.submit_window) or \
-            not await throttle.hit("submit", "all", s.submit_global_limit, s.submit_window):
+    if not await submit_allowed(request):
         return render(request, "error.html",
                       {"code": 429, "message": "提交太频繁了，请过几分钟再试。"}, 429)
     form = await read_form(request)
@@ -140,18 +146,16 @@ async def _track_context(request: Request, case: Case, receipt: str) -> dict[str
 
 async def _lookup(request: Request, receipt: str) -> Case | Response:
     s = settings_of(request)
-    throttle = throttle_of(request)
-    key = await client_key(request)
-    if await throttle.exceeded("track-miss", key, s.track_miss_limit, s.track_window):
+    if not await lookup_allowed(request):  # counted before the look-up, given back on a find
         return render(request, "track.html",
                       {"token": _token(request), "error": "查询次数太多，请稍后再试。"}, 429)
     case = await cases.find_by_receipt(s.secret_key, receipt)
     if case is None:
-        await throttle.hit("track-miss", key, s.track_miss_limit, s.track_window)
         return render(request, "track.html", {
             "token": _token(request),
             "error": "没有找到与这个回执码对应的记录。请核对后重试。",
         }, 422)
+    await lookup_found(request)
     return case
 
 
@@ -178,6 +182,9 @@ async def track_action(request: Request) -> Response:
     action = request.path_params["action"]
     if action not in ("followup", "rate"):
         raise HTTPException(404)
+    if not await followup_allowed(request):
+        return render(request, "error.html",
+                      {"code": 429, "message": "提交太频繁了，请过几分钟再试。"}, 429)
     nonce = tokens.verify(s.secret_key, field(form, "token"), today(request))
     errors: dict[str, str] = {}
     notice = ""
@@ -201,14 +208,6 @@ async def track_action(request: Request) -> Response:
     context.update(errors=errors, notice=notice, action=action,
                    form={"body": field(form, "body")[: s.followup_max * 2]})
     return render(request, "track.html", context, status_code=422 if errors else 200)
-
-
-async def healthz(request: Request) -> Response:
-    try:
-        await connections.get("default").execute_query("SELECT 1")
-    except Exception:
-        return JSONResponse({"status": "error"}, status_code=503)
-    return JSONResponse({"status": "ok"})
 
 
 routes = [
