@@ -594,12 +594,14 @@ def test_staff_csrf_missing_forged_or_foreign(server: LiveServer, web: httpx.Cli
     try:
         act = f"/staff/cases/{case_id}/act"
         with nothing_stored(server):
-            for token in (None, "", "forged", csrf + "x", other_csrf, "\x00" * 43):
+            for token in (None, "", "forged", csrf + "x", other_csrf, "\u00bf" * 43,
+                          csrf[:-1] + "\u00e9"):
                 data = {"action": "note", "body": "内部备注"}
                 if token is not None:
                     data["csrf"] = token
                 refused(lead.post(act, data=data), 403, "CSRF")
             refused(lead.post("/staff/logout", data={"csrf": "forged"}), 403, "CSRF")
+            refused(lead.post(act, data={"csrf": "\x00" * 43, "action": "note"}), 400, "空字符")
         assert lead.get("/staff/cases").status_code == 200  # still signed in
     finally:
         lead.close()
