@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import re
 import resource
@@ -30,7 +31,7 @@ import httpx
 import pytest
 
 from suggestbox import tokens
-from tests.conftest import IN_CI, PASSWORD, ROOT, RECEIPT_RE, free_port
+from tests.conftest import IN_CI, PASSWORD, RECEIPT_RE, ROOT, free_port
 
 SECRET = "load-secret-" + "z" * 24
 UNIT = ROOT / "deploy" / "systemd" / "suggestbox.service"
@@ -180,8 +181,8 @@ async def count_cases(url: str) -> int:
 
 def no_errors_logged(server: Server) -> None:
     text = server.log_text()
-    assert "unhandled" not in text and "Traceback" not in text and "Exception in ASGI" not in text, \
-        text[-3000:]
+    for bad in ("unhandled", "Traceback", "Exception in ASGI"):
+        assert bad not in text, text[-3000:]
 
 
 # ---- 200 submissions + 200 replays, PostgreSQL, 2 workers, Redis --------------------------------
@@ -236,10 +237,13 @@ def _probe(url: str, stop: threading.Event, out: list[float]) -> None:
             time.sleep(0.005)
 
 
-async def test_login_burst_does_not_stall_or_lock_out(tmp_path: Path,
-                                                      database: tuple[str, int]) -> None:
+async def test_login_burst_does_not_stall_or_lock_out(tmp_path: Path, database: tuple[str, int],
+                                                      request: pytest.FixtureRequest) -> None:
     url, workers = database
-    with serving(tmp_path, url, workers=workers) as server:
+    # Several workers share their counters through Redis, as deployed (`suggestbox check`).
+    env = {"SUGGESTBOX_REDIS_URL": request.getfixturevalue("redis_server").url} \
+        if workers > 1 else {}
+    with serving(tmp_path, url, workers=workers, env=env) as server:
         server.cli("user", "add", "leader1", "--role", "leader", "--password-stdin",
                    stdin=PASSWORD + "\n")
         latencies: list[float] = []
@@ -258,11 +262,10 @@ async def test_login_burst_does_not_stall_or_lock_out(tmp_path: Path,
             probe.join(timeout=60)
         codes = [r.status_code for r in burst]
         checked = codes.count(422)
-        # Each worker process counts in memory without Redis: at most the limit per process.
-        assert checked <= 5 * workers, codes
+        assert checked <= 5, codes  # Settings.login_fail_limit
         assert set(codes) <= {422, 429}, codes
         latencies.sort()
-        p99 = latencies[int(len(latencies) * 0.99) - 1]
+        p99 = latencies[math.ceil(len(latencies) * 0.99) - 1]  # nearest rank
         print(f"healthz during a 60-login burst ({workers} worker(s)): n={len(latencies)} "
               f"p50={latencies[len(latencies) // 2] * 1000:.1f} ms p99={p99 * 1000:.1f} ms")
         assert p99 <= 0.200, latencies[-5:]
