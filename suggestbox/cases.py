@@ -283,16 +283,31 @@ def day_start(day: date, tz: ZoneInfo) -> datetime:
 # ---- text -----------------------------------------------------------------------------------
 
 def clean_text(raw: str | None, *, minimum: int, maximum: int, label: str) -> str:
-    """Trim and check user text; raise DomainError with a Chinese message."""
-    text = (raw or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+    """Trim and check user text; raise DomainError with a Chinese message.
+
+    The minimum counts *visible* characters (five zero-width spaces are not five characters);
+    the maximum counts all. Explicit bidi embeddings, overrides and isolates (U+202A–U+202E,
+    U+2066–U+2069) are removed: they make text read differently from what was typed (issue 12).
+    Right-to-left text and the plain marks LRM/RLM/ALM are kept.
+    """
+    text = (raw or "").replace("\r\n", "\n").replace("\r", "\n")
+    text = text.translate({c: None for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+    text = text.strip()
     if "\ufffd" in text:
         raise DomainError(f"{label}包含无法识别的字符（编码错误），请重新输入。")
+    visible = 0
     for ch in text:
-        if ch not in "\n\t" and unicodedata.category(ch) == "Cc":
+        cat = unicodedata.category(ch)
+        if ch not in "\n\t" and cat == "Cc":
             raise DomainError(f"{label}包含不可见的控制字符，请删除后再提交。")
-    if not text:
+        # Not visible: controls, format characters (zero-width space/joiners, BOM), separators,
+        # combining marks alone, and the blank "letters" (Hangul fillers, braille blank).
+        if cat not in ("Cc", "Cf", "Zs", "Zl", "Zp", "Mn", "Me", "Cs") and not ch.isspace() \
+                and ch not in "\u115f\u1160\u3164\uffa0\u2800":
+            visible += 1
+    if not visible:
         raise DomainError(f"请填写{label}。")
-    if len(text) < minimum:
+    if visible < minimum:
         raise DomainError(f"{label}太短了，请至少写 {minimum} 个字。")
     if len(text) > maximum:
         raise DomainError(f"{label}太长了，最多 {maximum} 个字（现在 {len(text)} 个）。")

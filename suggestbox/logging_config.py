@@ -19,7 +19,10 @@ import json
 import logging
 import os
 import re
+import threading
+import time
 import traceback
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,6 +77,65 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
+class RateLimitFilter(logging.Filter):
+    """At most ``burst`` warnings or errors per ``per`` seconds for each message template; the
+    next line let through says how many were dropped. A flood of bad requests must not turn into
+    a flood of log (114 MB in 20 s once, from tracebacks of clients going away)."""
+
+    def __init__(self, burst: int = 10, per: float = 60.0) -> None:
+        super().__init__()
+        self.burst = burst
+        self.per = per
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[str, str], tuple[float, int, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key = (record.name, str(record.msg))
+        now = time.monotonic()
+        with self._lock:
+            start, count, dropped = self._seen.get(key, (now, 0, 0))
+            if now - start >= self.per:
+                start, count = now, 0
+            if count >= self.burst:
+                self._seen[key] = (start, count, dropped + 1)
+                return False
+            self._seen[key] = (start, count + 1, 0)
+            if len(self._seen) > 1000:
+                self._seen = {key: self._seen[key]}
+        if dropped:
+            fields = dict(getattr(record, "fields", None) or {})
+            fields["suppressed_similar"] = dropped
+            record.fields = fields
+        return True
+
+
+class ErrorDigest:
+    """Errors on public routes, counted and logged together once per period (DESIGN.md §1.9).
+
+    A line written when a worker's ``POST /`` failed would date that worker's action to the
+    second (in our ``ts`` and in journald's own timestamp), so public errors are only counted
+    here; :meth:`flush` runs on a timer from the app's lifespan, unrelated to any request.
+    """
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self.logger = logger or logging.getLogger("suggestbox")
+        self.counts: Counter[tuple[str, str, str]] = Counter()
+
+    def add(self, method: str, route: str, error: str) -> None:
+        self.counts[(method, route, error)] += 1
+
+    def flush(self) -> None:
+        if not self.counts:
+            return
+        errors = [{"method": m, "route": r, "error": e, "count": n}
+                  for (m, r, e), n in sorted(self.counts.items())]
+        self.counts.clear()
+        self.logger.error("unhandled errors on public pages since the last report",
+                          extra={"fields": {"event": "public_errors", "errors": errors}})
+
+
 def log_config(level: str = "info", access_log: bool = False) -> dict[str, Any]:
     """A ``logging.config.dictConfig`` dictionary for uvicorn and the app.
 
@@ -85,12 +147,16 @@ def log_config(level: str = "info", access_log: bool = False) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"access": {"()": "suggestbox.logging_config.AccessFilter"}},
+        "filters": {
+            "access": {"()": "suggestbox.logging_config.AccessFilter"},
+            "ratelimit": {"()": "suggestbox.logging_config.RateLimitFilter"},
+        },
         "formatters": {"json": {"()": "suggestbox.logging_config.JsonFormatter"}},
         "handlers": {
             "default": {
                 "class": "logging.StreamHandler",
                 "formatter": "json",
+                "filters": ["ratelimit"],
                 "stream": "ext://sys.stderr",
             },
             "access": {

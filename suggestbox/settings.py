@@ -65,11 +65,29 @@ class Settings:
     track_window: int = 600
     submit_limit: int = 30
     submit_window: int = 600
+    # The first `submit_free` submissions of an address in a window are always accepted (up to
+    # `submit_limit`); beyond that they draw on one budget shared by all heavy senders, so a
+    # flood exhausts only its own share and never stops a 21st address (views/common.py).
+    submit_free: int = 5
     submit_global_limit: int = 600
+    followup_limit: int = 10  # follow-ups and ratings per address and window
+    followup_window: int = 600
+    # Staff logins: failures (each counted before the password is checked) per address, and per
+    # account from browsers that have not signed in to it before (no device cookie), per window.
     login_fail_limit: int = 5  # per client key
-    # Per account, from any address: higher, so one person cannot lock a leader out with five
-    # wrong guesses, while guessing from many addresses still stops.
     login_account_fail_limit: int = 20
+    login_window: int = 900
+    # Password checks (argon2, ~120 ms of CPU each) run in threads: at most this many at once
+    # per process, this many more waiting; beyond that a login is refused at once (503).
+    hash_concurrency: int = 1
+    hash_queue: int = 4
+    # `suggestbox serve`: a request's headers must arrive within `header_timeout` seconds of
+    # the connection (or of the previous response), its body within `body_timeout` seconds.
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    # Errors on public routes are logged as counts once per this many seconds, never at the
+    # moment a worker's request failed (DESIGN.md §1.9).
+    error_digest_seconds: float = 3600.0
     # Staff sessions.
     session_idle_minutes: int = 120
     session_max_hours: int = 12
@@ -143,6 +161,10 @@ class Settings:
             "response_limit_days": c("SUGGESTBOX_RESPONSE_LIMIT_DAYS", cast=int, default=2),
             "small_group_k": c("SUGGESTBOX_SMALL_GROUP_K", cast=int, default=3),
             "workers": c("SUGGESTBOX_WORKERS", cast=int, default=1),
+            "header_timeout": c("SUGGESTBOX_HEADER_TIMEOUT", cast=float, default=10.0),
+            "body_timeout": c("SUGGESTBOX_BODY_TIMEOUT", cast=float, default=30.0),
+            "error_digest_seconds": c("SUGGESTBOX_ERROR_DIGEST_SECONDS", cast=float,
+                                      default=3600.0),
             "access_log": c("SUGGESTBOX_ACCESS_LOG", cast=bool, default=False),
             "inline_worker": c("SUGGESTBOX_INLINE_WORKER", cast=bool, default=True),
             "notify_poll_seconds": c("SUGGESTBOX_NOTIFY_POLL_SECONDS", cast=float, default=30.0),

@@ -15,6 +15,12 @@ from starlette.templating import Jinja2Templates
 from .cases import RATINGS, STATUS_LABELS
 from .settings import Settings
 
+_BIDI_CONTROLS = {c: None for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+
+
+def _no_bidi(value: Any) -> Any:
+    return value.translate(_BIDI_CONTROLS) if isinstance(value, str) else value
+
 
 def make_templates(settings: Settings) -> Jinja2Templates:
     env = Environment(
@@ -22,6 +28,9 @@ def make_templates(settings: Settings) -> Jinja2Templates:
         autoescape=select_autoescape(["html", "xml", "svg"]),
         trim_blocks=True,
         lstrip_blocks=True,
+        # Every value shown loses bidi embeddings/overrides/isolates (U+202E and the like), also
+        # in rows stored before clean_text removed them and in names typed by admins.
+        finalize=_no_bidi,
     )
     tz = settings.tz
 

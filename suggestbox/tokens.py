@@ -34,9 +34,11 @@ def issue(secret_key: str, today: date, purpose: str = "submit") -> str:
 
 def verify(secret_key: str, token: str, today: date, purpose: str = "submit") -> str | None:
     """Return the token's nonce when it is genuine, fresh and for this purpose, else None."""
+    # Only ASCII can be genuine; hmac.compare_digest raises TypeError on non-ASCII str.
+    if len(token) > 100 or not token.isascii():
+        return None
     parts = token.split(".")
-    # compare_digest raises TypeError on non-ASCII str: such a token is simply not genuine.
-    if len(parts) != 3 or len(token) > 100 or not token.isascii():
+    if len(parts) != 3:
         return None
     day, nonce, sig = parts
     if not hmac.compare_digest(sig, _sig(secret_key, f"{day}.{nonce}", purpose)):
@@ -72,6 +74,28 @@ def new_csrf() -> str:
 
 
 def csrf_ok(expected: str | None, given: str | None) -> bool:
-    if not (expected and given) or not (expected.isascii() and given.isascii()):
+    if not expected or not given or len(given) > 200:
         return False
-    return hmac.compare_digest(expected, given)
+    # Compared as bytes: compare_digest raises TypeError on non-ASCII str (a 500 for anyone).
+    return hmac.compare_digest(expected.encode("utf-8", "replace"),
+                               given.encode("utf-8", "replace"))
+
+
+# A browser that has signed in to an account carries a mark for it (cookie ``sb_device``). The
+# per-account failure limit applies only to browsers without it, so guessing one account from
+# many addresses stops, while its owner's usual browser is never locked out by someone else.
+def _device_sig(secret_key: str, username: str, nonce: str) -> str:
+    key = hashlib.sha256(b"device:" + secret_key.encode()).digest()
+    return hmac.new(key, f"{username}\n{nonce}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def device_mark(secret_key: str, username: str) -> str:
+    nonce = secrets.token_urlsafe(12)
+    return f"{nonce}.{_device_sig(secret_key, username, nonce)}"
+
+
+def device_ok(secret_key: str, username: str, mark: str | None) -> bool:
+    if not mark or len(mark) > 100 or not mark.isascii() or mark.count(".") != 1:
+        return False
+    nonce, sig = mark.split(".")
+    return hmac.compare_digest(sig.encode(), _device_sig(secret_key, username, nonce).encode())

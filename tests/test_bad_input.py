@@ -48,7 +48,10 @@ TABLES = ("case", "event", "used_form_token", "photo")
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    srv = start_server(tmp_path_factory.mktemp("bad-input"))
+    # Errors on public pages are reported as counts after a delay (DESIGN.md §1.9): a short one
+    # here, and the whole log is checked once more after the server stopped.
+    srv = start_server(tmp_path_factory.mktemp("bad-input"),
+                       extra_env={"SUGGESTBOX_ERROR_DIGEST_SECONDS": "0.2"})
     try:
         srv.cli("team", "add", "w1", "一号车间")
         srv.cli("team", "add", "xss", '<b onmouseover=alert(1)>二号</b>')
@@ -57,6 +60,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield srv
     finally:
         stop_server(srv)
+    text = srv.log.read_text(errors="replace")
+    assert "unhandled" not in text and "Traceback" not in text, text[-3000:]
 
 
 @pytest.fixture(autouse=True)
@@ -187,13 +192,13 @@ def raw(server: LiveServer, request: bytes) -> bytes:
         ("长" * 2001, "太长了"),
         ("😀" * 2001, "太长了"),
         ("长" * 20000, "太长了"),  # ~180 KB encoded: under the body limit, over the text limit
-        ("含有\x00空字符的内容", "控制字符"),
+        ("含有\x01标题开始符的内容", "控制字符"),
         ("含有\x1b[31m终端转义的内容", "控制字符"),
         ("含有\x7f删除符和\x08退格的内容", "控制字符"),
         ("含有\x85下一行控制符的内容", "控制字符"),
     ],
     ids=["empty", "whitespace", "ideographic-space", "too-short", "too-long", "emoji-too-long",
-         "far-too-long", "nul", "escape", "del-backspace", "c1-control"],
+         "far-too-long", "soh", "escape", "del-backspace", "c1-control"],
 )
 def test_bad_text_is_refused_with_input_kept(server: LiveServer, web: httpx.Client, body: str,
                                              message: str) -> None:
@@ -235,11 +240,10 @@ def test_text_at_the_limits_is_accepted_verbatim(server: LiveServer, web: httpx.
     [
         "هذا اقتراح لتحسين المقصف في الورشة",  # right-to-left
         "עברית: הצעה לשיפור\u200f והערה",
-        "\u202e混合方向覆盖字符 RLO 的内容\u202c",
         "饭菜太咸了👍🏽👨\u200d👩\u200d👧\u200d👦🍜🇨🇳",
         "e\u0301 组合字符与全角ＡＢＣ１２３",
     ],
-    ids=["arabic", "hebrew", "rlo", "emoji", "combining"],
+    ids=["arabic", "hebrew", "emoji", "combining"],
 )
 def test_rtl_and_emoji_are_stored_and_shown_intact(server: LiveServer, web: httpx.Client,
                                                    lead: httpx.Client, body: str) -> None:
@@ -258,7 +262,25 @@ def test_invalid_percent_encoded_utf8_is_refused(server: LiveServer, web: httpx.
         body = f"token={token}&category=1&body=%FF%FE%E4%B8%C0%AF%E6%9D".encode()
         r = web.post("/", content=body,
                      headers={"content-type": "application/x-www-form-urlencoded"})
-    refused(r, 422, "编码错误")
+    refused(r, 400, "编码错误")  # at the edge (edge.py), for every field of every form
+
+
+def test_bidi_overrides_are_removed_and_invisible_text_refused(
+        server: LiveServer, web: httpx.Client, lead: httpx.Client) -> None:
+    body = f"\u202e混合方向覆盖字符 RLO 的内容\u202c {uuid.uuid4().hex[:6]}"
+    shown = body.replace("\u202e", "").replace("\u202c", "")
+    receipt = submit_ok(web, body)
+    case_id = case_id_of(server, shown)  # stored without the override
+    assert track_page(web, receipt).status_code == 200
+    page = lead.get(f"/staff/cases/{case_id}")
+    assert re.search(r'dir="auto">' + re.escape(shown) + "<", page.text)
+    assert "\u202e" not in page.text
+    with nothing_stored(server):
+        for invisible in ("\u200b" * 5, "\u200b\u200c\u200d\ufeff\u2060" * 3, "\u3164" * 6,
+                          "a\u200b\u200b\u200b\u200b", "\u202e\u202e\u202e\u202e\u202e"):
+            r = post_submit(web, invisible)
+            assert r.status_code == 422, r.text[:300]
+            assert "请填写内容" in r.text or "太短了" in r.text
 
 
 def test_raw_utf8_bytes_in_urlencoded_body_are_refused(server: LiveServer,
@@ -314,7 +336,8 @@ def test_missing_forged_stale_and_future_form_tokens(server: LiveServer, web: ht
         "", "x", "..", good + "x", f"{day}.{nonce}.{'0' * 32}", f"{day}.{nonce}x.{sig}",
         tokens.issue(SECRET, today - timedelta(days=10)),  # genuine but stale
         tokens.issue(SECRET, today + timedelta(days=5)),  # genuine but from the future
-        tokens.issue("another-secret", today), "a" * 5000, "\x00.\x00.\x00",
+        tokens.issue("another-secret", today), "a" * 5000, f"{day}.{nonce}.\u00bf{sig[1:]}",
+        "\u00bf",
     ]
     with nothing_stored(server):
         for t in bad_tokens:
@@ -323,7 +346,9 @@ def test_missing_forged_stale_and_future_form_tokens(server: LiveServer, web: ht
             assert "令牌不对的提交内容。" in r.text  # input kept
         r = web.post("/", data={"category": "1", "body": "没有令牌的提交内容。"})
         refused(r, 422, "表单已过期")
-        for t in ("", "x", bad_tokens[6]):
+        refused(web.post("/", data={"token": "\x00.\x00.\x00", "category": "1",
+                                    "body": "空字符令牌的提交内容。"}), 400, "空字符")
+        for t in ("", "x", bad_tokens[6], "\u00bf"):
             refused(web.post("/track", data={"token": t, "receipt": "0000-0000-0000-0000"}), 403,
                     "页面已过期")
 
@@ -413,7 +438,11 @@ def test_multipart_text_is_utf8_or_refused(server: LiveServer, web: httpx.Client
     with nothing_stored(server):
         r = web.post("/", files={"token": (None, token), "category": (None, "1"),
                                  "body": (None, "坏的编码：".encode() + b"\xff\xfe\xc3")})
-    refused(r, 422, "无法识别的字符")
+    refused(r, 400, "无法识别的编码")
+    with nothing_stored(server):
+        r = web.post("/", files={"token": (None, token), "category": (None, "1"),
+                                 "body": (None, "含空字符\x00的内容".encode())})
+    refused(r, 400, "空字符")
     body = "用 multipart 提交的内容。"
     r = web.post("/", files={"token": (None, token), "category": (None, "1"),
                              "body": (None, body.encode())})
@@ -429,7 +458,7 @@ RECEIPT_MESSAGES = ("请输入回执码", "回执码是 16 位", "回执码只�
 
 @pytest.mark.parametrize("typed", [
     "", " ", "----", "0000-0000-0000-000", "0000-0000-0000-00000", "U" * 16, "A" * 64,
-    "A" * 65, "A" * 10000, "\x00" * 16, "💥" * 16, "' OR '1'='1", "%s%s%s%n",
+    "A" * 65, "A" * 10000, "\x01" * 16, "💥" * 16, "' OR '1'='1", "%s%s%s%n",
     "<script>alert(1)</script>", "ＡＢＣＤ－ＥＦＧＨ－ＪＫＭＮ－ＰＱＲＳ",
 ])
 def test_malformed_receipts_say_what_is_wrong(server: LiveServer, web: httpx.Client,
@@ -447,13 +476,20 @@ def test_malformed_receipts_say_what_is_wrong(server: LiveServer, web: httpx.Cli
             assert sum(m in r.text for m in RECEIPT_MESSAGES) == 1
 
 
+def test_nul_in_a_receipt_is_refused_at_the_edge(server: LiveServer, web: httpx.Client) -> None:
+    token = form_token(web.get("/track").text)
+    with nothing_stored(server):
+        for path in ("/track", "/track/followup", "/track/rate"):
+            refused(web.post(path, data={"token": token, "receipt": "\x00" * 16}), 400, "空字符")
+
+
 def test_track_actions_with_bad_fields(server: LiveServer, web: httpx.Client) -> None:
     receipt = submit_ok(web, "用来测试跟进表单的内容。")
     token = form_token(web.get("/track").text)
     with nothing_stored(server):
         r = web.post("/track/delete", data={"token": token, "receipt": receipt})
         refused(r, 404)
-        for body in ("", "   ", "含\x00空字符", "长" * 2001):
+        for body in ("", "   ", "含\x01控制字符", "\u200b" * 10, "长" * 2001):
             r = web.post("/track/followup", data={"token": token, "receipt": receipt,
                                                   "body": body})
             refused(r, 422)
@@ -578,12 +614,14 @@ def test_staff_csrf_missing_forged_or_foreign(server: LiveServer, web: httpx.Cli
     try:
         act = f"/staff/cases/{case_id}/act"
         with nothing_stored(server):
-            for token in (None, "", "forged", csrf + "x", other_csrf, "\x00" * 43):
+            for token in (None, "", "forged", csrf + "x", other_csrf, "\u00bf" * 43,
+                          csrf[:-1] + "\u00e9"):
                 data = {"action": "note", "body": "内部备注"}
                 if token is not None:
                     data["csrf"] = token
                 refused(lead.post(act, data=data), 403, "CSRF")
             refused(lead.post("/staff/logout", data={"csrf": "forged"}), 403, "CSRF")
+            refused(lead.post(act, data={"csrf": "\x00" * 43, "action": "note"}), 400, "空字符")
         assert lead.get("/staff/cases").status_code == 200  # still signed in
     finally:
         lead.close()
@@ -607,7 +645,7 @@ def test_staff_action_bad_fields(server: LiveServer, web: httpx.Client) -> None:
         ({"action": "", "body": "x"}, "未知的操作"),
         ({"action": "submit"}, "未知的操作"),
         ({"action": "note", "body": ""}, "请填写备注内容"),
-        ({"action": "note", "body": "含\x00空字符"}, "控制字符"),
+        ({"action": "note", "body": "含\x01控制字符"}, "控制字符"),
         ({"action": "merge", "merge_into": "'; DROP"}, "8 位编号"),
         ({"action": "merge", "merge_into": "ZZZZZZZZ"}, "8 位编号"),
         ({"action": "close"}, "不能执行"),

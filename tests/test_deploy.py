@@ -200,7 +200,7 @@ def test_nginx_and_app_logs_hold_no_client_identity(
         assert miss.status_code == 422
         assert c.get("/static/style.css").status_code == 200  # served by nginx itself
         assert c.get("/no-such-page").status_code == 404
-        assert c.get("/healthz").json() == {"status": "ok"}
+        assert c.get("/healthz").json() == {"status": "ok", "database": "ok"}
         too_big = c.post("/", content=b"x" * (600 * 1024),
                          headers={"Content-Type": "application/x-www-form-urlencoded"})
         assert too_big.status_code == 413  # nginx's client_max_body_size

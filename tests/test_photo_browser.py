@@ -54,13 +54,17 @@ def test_hazard_photos_from_phone_to_board(browser: Any, live_server: LiveServer
         url = open_case(laptop, "接地线夹")
         lp = laptop.page
         assert lp.locator(".timeline img.thumb").count() == 2
-        with laptop.context.expect_page() as opened:
-            lp.locator(".timeline a:has(img.thumb)").first.click()
-        full = opened.value
-        full.wait_for_load_state()
-        size = full.evaluate("[document.images[0].naturalWidth, document.images[0].naturalHeight]")
-        assert max(size) <= 2048 and size[1] > size[0]  # upright (orientation 6 applied)
-        full.close()
+        sizes = []
+        for i in range(2):  # photos of one event have no stored order (random keys)
+            with laptop.context.expect_page() as opened:
+                lp.locator(".timeline a:has(img.thumb)").nth(i).click()
+            full = opened.value
+            full.wait_for_load_state()
+            sizes.append(tuple(full.evaluate(
+                "[document.images[0].naturalWidth, document.images[0].naturalHeight]")))
+            full.close()
+        # The phone photo is upright (orientation 6 applied) and at most 2048 px.
+        assert sorted(sizes) == [(1200, 900), (1365, 2048)]
         laptop.shot("p3-staff-photos")
         staff_do(laptop, url, "accept", assignee="王主任（领导）")
         staff_do(laptop, url, "reply", "已紧固，并加了防松垫片。")

@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
+from .. import edge
 from ..auth import load_session
 from ..cases import local_today
 from ..models import StaffSession, StaffUser
@@ -52,10 +53,13 @@ class _InMemoryParser(MultiPartParser):
     def on_part_end(self) -> None:
         part = self._current_part
         if part.file is None:
+            data = bytes(part.data)
+            if b"\x00" in data or "\x00" in part.field_name:
+                raise MultiPartException("NUL")
             try:
-                text = bytes(part.data).decode("utf-8")
-            except UnicodeDecodeError:
-                text = "\ufffd"  # refused by the text checks with a Chinese message
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise MultiPartException("encoding") from exc
             self.items.append((part.field_name, text))
         else:
             super().on_part_end()
@@ -76,6 +80,8 @@ async def read_photo_form(request: Request, max_files: int) -> FormData:
     except MultiPartException as exc:
         if "Too many files" in str(exc):
             raise HTTPException(400, "照片太多了，请返回上一页少选几张。") from exc
+        if str(exc) in ("NUL", "encoding"):  # the same edge rule as urlencoded forms
+            raise HTTPException(400, edge.MESSAGE) from exc
         raise HTTPException(400, "表单格式有误，请返回重试。") from exc
     except Exception as exc:
         raise HTTPException(400, "表单格式有误，请返回重试。") from exc
@@ -86,13 +92,50 @@ def uploads(form: FormData, name: str) -> list[UploadFile]:
     return [f for f in form.getlist(name) if isinstance(f, UploadFile) and (f.filename or f.size)]
 
 
+async def submit_allowed(request: Request) -> bool:
+    """Take a submission slot: per address first, then a global budget for heavy senders only.
+
+    The first ``submit_free`` submissions of an address in a window never touch the global
+    budget, so a flood from many addresses exhausts only its own share: once the budget is gone
+    the flooding addresses are held to ``submit_free`` each, and everyone else submits as usual.
+    """
+    s = settings_of(request)
+    throttle = throttle_of(request)
+    mine = await throttle.take("submit", await client_key(request), s.submit_limit,
+                               s.submit_window)
+    if not mine.ok:
+        return False
+    if mine.count <= s.submit_free:
+        return True
+    return await throttle.hit("submit-heavy", "all", s.submit_global_limit, s.submit_window)
+
+
+async def lookup_allowed(request: Request) -> bool:
+    """Take a receipt look-up slot before the look-up; ``lookup_found`` gives it back."""
+    s = settings_of(request)
+    return await throttle_of(request).hit("track-miss", await client_key(request),
+                                          s.track_miss_limit, s.track_window)
+
+
+async def lookup_found(request: Request) -> None:
+    s = settings_of(request)
+    await throttle_of(request).refund("track-miss", await client_key(request), s.track_window)
+
+
+async def followup_allowed(request: Request) -> bool:
+    s = settings_of(request)
+    return await throttle_of(request).hit("followup", await client_key(request),
+                                          s.followup_limit, s.followup_window)
+
+
 async def read_form(request: Request) -> FormData:
     """Parse a form; malformed bodies become a 400, oversize ones a 413 (from the body limit).
 
     Our pages only send ``application/x-www-form-urlencoded``, in which a browser percent-encodes
     every non-ASCII byte. Starlette would decode stray raw bytes (and undecodable multipart
-    fields) as Latin-1, storing mojibake, so anything else is refused here; percent-encoded
-    invalid UTF-8 becomes U+FFFD, which the text checks refuse with a Chinese message.
+    fields) as Latin-1, storing mojibake, so anything else is refused here; so are NUL and
+    percent-encoded invalid UTF-8 in any field (``edge.clean``: a 400 on every form, nothing
+    stored; PostgreSQL would fail on NUL with a 500).
     """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if not await request.body():
@@ -101,6 +144,8 @@ async def read_form(request: Request) -> FormData:
         raise HTTPException(415, "表单格式有误，请用本站的页面提交。")
     if not (await request.body()).isascii():
         raise HTTPException(400, "表单包含无法识别的字符编码，请用本站的页面重新提交。")
+    if not edge.clean(await request.body()):
+        raise HTTPException(400, edge.MESSAGE)
     try:
         return await request.form(max_files=0, max_fields=50, max_part_size=256 * 1024)
     except HTTPException:

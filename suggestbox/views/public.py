@@ -11,9 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
-from tortoise import connections
 
 from .. import cases, org, photos, receipts, tokens
 from ..cases import DomainError, Status
@@ -22,12 +21,15 @@ from ..settings import Settings
 from ..templating import render
 from ..throttle import Throttle
 from .common import (
-    client_key,
     field,
+    followup_allowed,
+    lookup_allowed,
+    lookup_found,
     now_utc,
     read_form,
     read_photo_form,
     settings_of,
+    submit_allowed,
     throttle_of,
     today,
     uploads,
@@ -75,18 +77,12 @@ def _window_key(secret_key: str, nonce: str) -> str:
 
 
 async def _open_window(throttle: Throttle, key: str) -> None:
-    try:
-        await throttle.store.set(key, receipts.SHOW_AGAIN_SECONDS)
-    except Exception:  # the store is down: the receipt is shown now, not again later
-        log.warning("receipt window not recorded: throttle store unavailable")
+    # With Redis down this lands in the process's own memory (throttle.py), like the limits.
+    await throttle.mark(key, receipts.SHOW_AGAIN_SECONDS)
 
 
 async def _window_open(throttle: Throttle, key: str) -> bool:
-    try:
-        return await throttle.store.get(key) > 0
-    except Exception:
-        log.warning("receipt window not checked: throttle store unavailable")
-        return False
+    return await throttle.marked(key)
 
 
 def _receipt_redirect(request: Request, nonce: str) -> Response:
@@ -134,9 +130,7 @@ async def _photos_of(files: list[bytes], s: Settings) -> tuple[list[photos.Clean
 async def submit(request: Request) -> Response:
     s = settings_of(request)
     throttle = throttle_of(request)
-    key = await client_key(request)
-    if not await throttle.hit("submit", key, s.submit_limit, s.submit_window) or \
-            not await throttle.hit("submit", "all", s.submit_global_limit, s.submit_window):
+    if not await submit_allowed(request):
         return render(request, "error.html",
                       {"code": 429, "message": "提交太频繁了，请过几分钟再试。"}, 429)
     form = await read_photo_form(request, max_files=10)
@@ -276,19 +270,17 @@ async def _lookup(request: Request, receipt: str) -> Case | Response:
     if problem:
         return render(request, "track.html",
                       {"token": _token(request), "error": problem, "typed": typed}, 422)
-    throttle = throttle_of(request)
-    key = await client_key(request)
-    if await throttle.exceeded("track-miss", key, s.track_miss_limit, s.track_window):
+    if not await lookup_allowed(request):  # counted before the look-up, given back on a find
         return render(request, "track.html", {
             "token": _token(request), "error": "查询次数太多，请稍后再试。", "typed": typed,
         }, 429)
     case = await cases.find_by_receipt(s.secret_key, receipt)
     if case is None:
-        await throttle.hit("track-miss", key, s.track_miss_limit, s.track_window)
         return render(request, "track.html", {
             "token": _token(request), "typed": typed,
             "error": "没有找到与这个回执码对应的记录。请核对后重试。",
         }, 422)
+    await lookup_found(request)
     return case
 
 
@@ -318,6 +310,9 @@ async def track_action(request: Request) -> Response:
         return found
     if action not in ("followup", "rate"):
         raise HTTPException(404)
+    if not await followup_allowed(request):
+        return render(request, "error.html",
+                      {"code": 429, "message": "提交太频繁了，请过几分钟再试。"}, 429)
     nonce = tokens.verify(s.secret_key, field(form, "token"), today(request), "track")
     cleaned: list[photos.CleanPhoto] = []
     photo_error = None
@@ -353,14 +348,6 @@ async def track_action(request: Request) -> Response:
                    form={"body": field(form, "body")[: s.followup_max * 2],
                          "rating": field(form, "rating")})
     return render(request, "track.html", context, status_code=422 if errors else 200)
-
-
-async def healthz(request: Request) -> Response:
-    try:
-        await connections.get("default").execute_query("SELECT 1")
-    except Exception:
-        return JSONResponse({"status": "error"}, status_code=503)
-    return JSONResponse({"status": "ok"})
 
 
 routes = [

@@ -13,7 +13,7 @@ from starlette.routing import Route
 from tortoise.expressions import Q
 from tortoise.functions import Count
 
-from .. import auth, cases
+from .. import auth, cases, tokens
 from ..cases import OPEN_STATUSES, RULES, STATUS_LABELS, DomainError, Status
 from ..models import Case, Category, Photo, StaffUser, Team
 from ..templating import render
@@ -32,6 +32,7 @@ from .common import (
 )
 
 LEADERS = ("leader", "admin")
+DEVICE_COOKIE = "sb_device"
 
 
 def _safe_next(value: str) -> str:
@@ -44,33 +45,55 @@ async def login_page(request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
+    """Sign in. Every limit is taken before the password is checked (argon2 runs off the loop,
+    a few at a time): a burst of guesses from one address gets ``login_fail_limit`` checks, the
+    rest a quick 429; the per-account limit binds only browsers without the account's mark."""
     s = settings_of(request)
     throttle = throttle_of(request)
     form = await read_form(request)
     username = field(form, "username").strip()[:64]
     next_path = _safe_next(field(form, "next"))
-    # (key, failures before a lock): the client's address key, and the account from anywhere.
-    keys = [(await client_key(request), s.login_fail_limit),
-            ("user:" + username, s.login_account_fail_limit)]
     context: dict[str, Any] = {"next": next_path, "username": username}
-    wait = max([await throttle.locked_for("login", k) for k, _ in keys])
-    if wait:
-        context["error"] = f"登录失败次数太多，请 {wait} 秒后再试。"
+    key = await client_key(request)
+    mine = await throttle.take("login", key, s.login_fail_limit, s.login_window)
+    if not mine.ok:
+        context["error"] = f"登录失败次数太多，请 {mine.wait} 秒后再试。"
         return render(request, "staff/login.html", context, status_code=429)
-    user = await auth.authenticate(username, field(form, "password"))
+    known = tokens.device_ok(s.secret_key, username, request.cookies.get(DEVICE_COOKIE))
+    account = "user:" + username
+    if not known:
+        theirs = await throttle.take("login-account", account, s.login_account_fail_limit,
+                                     s.login_window)
+        if not theirs.ok:
+            await throttle.refund("login", key, s.login_window)
+            context["error"] = (f"这个账号最近登录失败次数太多。请在平时登录的浏览器上登录，"
+                                f"或 {theirs.wait} 秒后再试。")
+            return render(request, "staff/login.html", context, status_code=429)
+    try:
+        user = await auth.authenticate(username, field(form, "password"),
+                                       request.app.state.hash_gate)
+    except auth.Busy:
+        await throttle.refund("login", key, s.login_window)
+        if not known:
+            await throttle.refund("login-account", account, s.login_window)
+        context["error"] = "现在登录的人太多，请几秒后再试。"
+        return render(request, "staff/login.html", context, status_code=429)
     if user is None:
-        for k, limit in keys:
-            await throttle.fail("login", k, limit)
         context["error"] = "用户名或密码不正确。"
         return render(request, "staff/login.html", context, status_code=422)
-    for k, _ in keys:
-        await throttle.succeed("login", k)
+    await throttle.reset("login", key, s.login_window)
+    if not known:
+        await throttle.refund("login-account", account, s.login_window)
     await auth.end_session(request.cookies.get(STAFF_COOKIE))
     token = await auth.start_session(user, now_utc())
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(
         STAFF_COOKIE, token, httponly=True, samesite="lax", secure=s.secure_cookies, path="/",
         max_age=s.session_max_hours * 3600,
+    )
+    response.set_cookie(
+        DEVICE_COOKIE, tokens.device_mark(s.secret_key, user.username), httponly=True,
+        samesite="strict", secure=s.secure_cookies, path="/staff/login", max_age=180 * 86400,
     )
     return response
 
@@ -243,16 +266,24 @@ async def account(request: Request) -> Response:
     session, form = await staff_form(request)
     user = session.user
     context: dict[str, Any] = {"me": user, "csrf": session.csrf}
+    s = settings_of(request)
     throttle, key = throttle_of(request), "user:" + user.username
-    wait = await throttle.locked_for("login", key)
-    if wait:
-        context["error"] = f"密码错误次数太多，请 {wait} 秒后再试。"
+    # Same budget as the login form: a stolen session cannot guess the password either.
+    taken = await throttle.take("login-account", key, s.login_account_fail_limit, s.login_window)
+    if not taken.ok:
+        context["error"] = f"密码错误次数太多，请 {taken.wait} 秒后再试。"
         return render(request, "staff/account.html", context, status_code=429)
-    if await auth.authenticate(user.username, field(form, "current")) is None:
-        # Same budget as the login form: a stolen session cannot guess the password either.
-        await throttle.fail("login", key, settings_of(request).login_account_fail_limit)
+    try:
+        checked = await auth.authenticate(user.username, field(form, "current"),
+                                          request.app.state.hash_gate)
+    except auth.Busy:
+        await throttle.refund("login-account", key, s.login_window)
+        context["error"] = "现在登录的人太多，请几秒后再试。"
+        return render(request, "staff/account.html", context, status_code=429)
+    if checked is None:
         context["error"] = "当前密码不正确。"
         return render(request, "staff/account.html", context, status_code=422)
+    await throttle.refund("login-account", key, s.login_window)
     if field(form, "password") != field(form, "password2"):
         context["error"] = "两次输入的新密码不一致。"
         return render(request, "staff/account.html", context, status_code=422)
