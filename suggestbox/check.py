@@ -141,7 +141,8 @@ async def _reachable(settings: Settings) -> list[Finding]:
             await client.ping()
         except Exception as e:
             found.append(Finding(SERIOUS, "redis-unreachable",
-                                 f"连不上 Redis（{type(e).__name__}）：限流请求会失败。"))
+                                 f"连不上 Redis（{type(e).__name__}）：限流退回到各进程内存，"
+                                 "实际上限变成 worker 数倍；/healthz 报 503。"))
         finally:
             await client.aclose()
     return found
