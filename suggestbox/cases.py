@@ -544,14 +544,36 @@ async def _cases_with_prefix(prefix: str) -> list[Case]:
     return await Case.filter(id__gte=low, id__lte=high).limit(2)
 
 
+# DESIGN.md §1.3: a follow-up changes nothing in the case, so nothing fixes its place among the
+# staff events of its day. It gets a sequence number of its own, outside the staff numbering
+# (negative, growing with the day), and timelines show it at the start of its day: the stored
+# numbers do not say which staff events of that day came before it. Everything else a submitter
+# does (submit, rate, 不满意) has its place fixed by the state machine anyway (a rating follows
+# the answer), so it keeps the ordinary numbering.
+UNORDERED = frozenset({"followup"})
+_UNORDERED_BASE = -(2**30)
+
+
+def _unordered_seq(day: date, k: int) -> int:
+    return _UNORDERED_BASE + day.toordinal() * 1000 + k
+
+
 async def _append(
     case: Case, action: str, actor: StaffUser | None, *, conn: BaseDBAsyncClient,
     from_status: str | None,
     to_status: str | None, body: str | None, public: bool, at: datetime,
     detail: str | None = None,
 ) -> Event:
-    last = await Event.filter(case_id=case.id).using_db(conn).order_by("-seq").first()
-    seq = (last.seq if last else 0) + 1
+    if actor is None and action in UNORDERED:
+        day = at.date()
+        first = _unordered_seq(day, 1)
+        taken = await Event.filter(case_id=case.id, seq__gte=first,
+                                   seq__lt=first + 999).using_db(conn).count()
+        seq = first + taken
+    else:
+        last = await Event.filter(case_id=case.id, seq__gt=0).using_db(conn) \
+            .order_by("-seq").first()
+        seq = (last.seq if last else 0) + 1
     return await Event.create(
         id=uuid.uuid4(), case_id=case.id, seq=seq, action=action, from_status=from_status,
         to_status=to_status, actor=actor, by_submitter=actor is None, body=body, detail=detail,
@@ -573,11 +595,19 @@ def _body_prompt(action: str) -> str:
     }.get(action, "请填写内容。")
 
 
-async def timeline(case: Case, *, public_only: bool) -> list[Event]:
+def timeline_key(event: Event, tz: ZoneInfo) -> tuple[date, int, int]:
+    """Display order: by day; within a day the submission, then follow-ups (whose time within
+    the day is not kept), then the rest in their recorded order."""
+    group = 0 if event.action == "submit" else 1 if event.seq < 0 else 2
+    return (event.at.astimezone(tz).date(), group, event.seq)
+
+
+async def timeline(case: Case, *, public_only: bool, tz: ZoneInfo) -> list[Event]:
     qs = Event.filter(case_id=case.id)
     if public_only:
         qs = qs.filter(public=True)
-    return await qs.order_by("seq").prefetch_related("actor")
+    events = await qs.prefetch_related("actor")
+    return sorted(events, key=lambda e: timeline_key(e, tz))
 
 
 def can_close_unrated(case: Case, now: datetime, window_days: int) -> bool:

@@ -30,6 +30,10 @@ async def scrub_order(day: date, tz: ZoneInfo) -> bool:
     start, end = day_start(day, tz), day_start(day + timedelta(days=1), tz)
     statements: list[tuple[str, list[object]]] = [
         ('UPDATE "case" SET id = id WHERE received_on = $1', [day]),
+        # Older cases a submitter touched that day (a follow-up, a rating): their row was
+        # rewritten then, between staff actions.
+        ('UPDATE "case" SET id = id WHERE id IN (SELECT case_id FROM "event" WHERE by_submitter '
+         'AND "at" >= $1 AND "at" < $2)', [start, end]),
         ('UPDATE "event" SET id = id WHERE by_submitter AND "at" >= $1 AND "at" < $2',
          [start, end]),
         ('UPDATE "used_form_token" SET id = id WHERE used_on = $1', [day]),

@@ -101,7 +101,7 @@ async def test_sqlite_mixed_tables_have_no_rowid(tmp_path):
     await migrate(f"sqlite://{path}")
     conn = sqlite3.connect(path)
     try:
-        for table in ("event", "notify_outbox", "photo"):
+        for table in ("event", "notify_outbox", "photo", "case", "used_form_token"):
             sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
                                (table,)).fetchone()[0]
             assert sql.upper().rstrip().endswith("WITHOUT ROWID"), (table, sql)
@@ -150,3 +150,123 @@ async def test_postgres_scrub_gives_a_days_submitter_rows_one_newer_xmin(pg_url)
         assert await Case.all().count() == 2 and await Event.all().count() == 4
     finally:
         await Tortoise.close_connections()
+
+
+async def test_storage_order_rebuild_keeps_data_and_foreign_keys(tmp_path):
+    """Migration 0010 rebuilds `case` (referenced by events and photos) and `used_form_token`
+    WITHOUT ROWID on a database that already holds cases: rows, links and receipts survive."""
+    import sqlite3
+
+    from tortoise import Tortoise
+    from tortoise.migrations.api import migrate as tortoise_migrate
+
+    from suggestbox.db import migrate
+    from suggestbox.settings import tortoise_config
+
+    path = tmp_path / "old.sqlite3"
+    url = f"sqlite://{path}"
+    await tortoise_migrate(config=tortoise_config(url), target="models.0009_photo")
+    await Tortoise.close_connections()
+    conn = sqlite3.connect(path)
+    try:
+        conn.executescript(
+            "INSERT INTO category (id, name, deadline_days, sort_order, active) "
+            "VALUES (90, '测试', 7, 0, 1);"
+            "INSERT INTO \"case\" (id, receipt_hash, category_id, body, status, received_on, "
+            "reopen_count, published, show_reply) VALUES ('11111111-1111-1111-1111-111111111111',"
+            " 'h1', 90, '旧库里的案件', 'new', '2026-11-01', 0, 0, 0);"
+            "INSERT INTO event (id, case_id, seq, action, by_submitter, public, at) VALUES "
+            "('22222222-2222-2222-2222-222222222222', '11111111-1111-1111-1111-111111111111', 1,"
+            " 'submit', 1, 1, '2026-11-01T00:00:00+08:00');"
+            "INSERT INTO used_form_token (id, wrapped, used_on) VALUES ('t1', '', '2026-11-01');")
+        conn.commit()
+        before = conn.execute('SELECT * FROM "case"').fetchall()
+    finally:
+        conn.close()
+    await migrate(url)
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute('SELECT * FROM "case"').fetchall() == before
+        assert conn.execute("SELECT COUNT(*) FROM used_form_token").fetchone() == (1,)
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        conn.execute("PRAGMA foreign_keys = ON")
+        with pytest.raises(sqlite3.IntegrityError):  # the event still points at its case
+            conn.execute("DELETE FROM \"case\"")
+        for table in ("case", "used_form_token"):
+            with pytest.raises(sqlite3.OperationalError):
+                conn.execute(f'SELECT rowid FROM "{table}"')
+    finally:
+        conn.close()
+
+
+async def test_postgres_scrub_covers_older_cases_a_submitter_touched(pg_url):
+    """A follow-up today on a case received days ago rewrites that case's row between two staff
+    actions; the scrub for today gives it the day's shared xmin too."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from tortoise import Tortoise
+
+    from suggestbox import cases, privacy
+    from suggestbox.models import Case, StaffUser
+    from suggestbox.settings import tortoise_config
+    from tests.conftest import seed_case, workshop_today
+
+    tz = ZoneInfo("Asia/Shanghai")
+    today = workshop_today()
+    await Tortoise.init(config=tortoise_config(pg_url))
+    try:
+        lead = await StaffUser.create(username="lead", role="leader", password_hash="x")
+        old = await seed_case("上周提交的事。")
+        await Case.filter(id=old.id).update(received_on=today - timedelta(days=6))
+        other = await seed_case("另一件事。")
+        await cases.apply(other.id, "note", lead, now=datetime.now(UTC), tz=tz, body="staff 1")
+        # A rating-like touch of the old case: a follow-up that also bumps the case row.
+        await cases.apply(old.id, "followup", None, now=datetime.now(UTC), tz=tz, body="补充")
+        await Case.filter(id=old.id).update(reopen_count=0)  # as a rating would rewrite it
+        await cases.apply(other.id, "note", lead, now=datetime.now(UTC), tz=tz, body="staff 2")
+        conn = connections.get("default")
+
+        async def xmin(sql: str, *args: object) -> list[int]:
+            _, rows = await conn.execute_query(sql, list(args))
+            return [int(r["x"]) for r in rows]
+
+        staff = await xmin('SELECT xmin::text::bigint AS x FROM "event" WHERE NOT by_submitter '
+                           'ORDER BY seq')
+        touched = await xmin('SELECT xmin::text::bigint AS x FROM "case" WHERE id = $1', old.id)
+        assert staff[0] < touched[0] < staff[1]
+        assert await privacy.scrub_order(today, tz)
+        after = await xmin('SELECT xmin::text::bigint AS x FROM "case" WHERE id = $1', old.id)
+        submitter = await xmin('SELECT xmin::text::bigint AS x FROM "event" WHERE by_submitter')
+        assert after[0] > max(staff) and set(submitter) == {after[0]}
+    finally:
+        await Tortoise.close_connections()
+
+
+async def test_follow_up_numbers_do_not_place_it_among_the_days_staff_events(app):
+    """A follow-up between two staff events of the same day: the staff events stay numbered
+    1, 2, 3 …, the follow-up's number lies outside them, and the timeline shows it at the start
+    of its day (after the submission)."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from suggestbox import cases
+    from suggestbox.models import Event
+    from tests.conftest import add_user, seed_case
+
+    tz = ZoneInfo("Asia/Shanghai")
+    lead = await add_user("lead", "leader")
+    case = await seed_case("夜班的热水器坏了。")
+    now = datetime.now(UTC)
+    await cases.apply(case.id, "note", lead, now=now, tz=tz, body="上午：已联系后勤")
+    await cases.apply(case.id, "followup", None, now=now, tz=tz, body="补充：二楼也坏了")
+    await cases.apply(case.id, "followup", None, now=now, tz=tz, body="补充：三楼也坏了")
+    await cases.apply(case.id, "note", lead, now=now + timedelta(minutes=1), tz=tz,
+                      body="下午：已修好")
+    events = await Event.filter(case_id=case.id).order_by("seq")
+    staff_and_submit = [e.seq for e in events if e.action != "followup"]
+    assert staff_and_submit == [1, 2, 3]  # no gap where the follow-ups came
+    follow = [e.seq for e in events if e.action == "followup"]
+    assert all(s < 0 for s in follow) and follow[1] == follow[0] + 1
+    shown = [e.action for e in await cases.timeline(case, public_only=False, tz=tz)]
+    assert shown == ["submit", "followup", "followup", "note", "note"]

@@ -222,14 +222,15 @@ async def _track_context(request: Request, case: Case, receipt: str) -> dict[str
         main = await Case.get_or_none(id=case.merged_into_id).select_related(  # type: ignore[attr-defined]
             "category", "team")
         shown = main or case
-    events = await cases.timeline(shown, public_only=True)
+    tz = settings_of(request).tz
+    events = await cases.timeline(shown, public_only=True, tz=tz)
     if shown is not case:
         # The main case's progress, but never its submitter's own words: staff events from the
         # main case, the reader's own events from theirs.
         events = sorted(
             [e for e in events if not e.by_submitter]
-            + await cases.timeline(case, public_only=True),
-            key=lambda e: e.at,
+            + await cases.timeline(case, public_only=True, tz=tz),
+            key=lambda e: (e.at.astimezone(tz).date(), 0 if e.by_submitter else 1, e.at),
         )
     own = await Photo.filter(case_id=case.id).only("id", "event_id", "thumb")
     thumbs: dict[object, list[str]] = {}

@@ -187,7 +187,7 @@ async def _case_context(request: Request, case: Case, session: Any) -> dict[str,
     s = settings_of(request)
     return {
         "me": user, "csrf": session.csrf, "case": case,
-        "events": await cases.timeline(case, public_only=False),
+        "events": await cases.timeline(case, public_only=False, tz=s.tz),
         "duplicates": await Case.filter(merged_into_id=case.id),
         "actions": cases.allowed_actions(case, user),
         "rules": RULES,
