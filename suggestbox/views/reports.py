@@ -86,7 +86,7 @@ def bar_chart(
 
 
 def _context(report: Report, settings: Settings) -> dict[str, Any]:
-    categories = bar_chart([(g.label, g.received, g.answered) for g in report.by_category])
+    categories = bar_chart([(g.label, g.received, g.answered or 0) for g in report.by_category])
     trend = bar_chart([(t.month.short, t.received, t.answered) for t in report.trend])
     return {
         "report": report,
