@@ -19,8 +19,9 @@ Small-group protection (DESIGN.md §1.6), by folding, never by hiding a cell tha
 could recover: in each team table a team with fewer than K cases received is folded into "其他";
 while the folded teams' part of "其他" is still below K, the smallest named team is folded too.
 The quarter and year tables (complete calendar periods) are also audited against every month and
-quarter table inside them: a team is named there only if no team's count in any published period,
-and no table's remaining "其他", can be solved exactly to a value from 1 to K−1 (``_Audit``).
+quarter table inside them: a team is named there only if no team's count in any published period
+(nor a named team's count minus its printed months), and no table's remaining "其他", can be
+solved exactly to a value from 1 to K−1 (``_Audit``).
 """
 
 from __future__ import annotations
@@ -658,7 +659,8 @@ class _Audit:
     "其他" (its total minus the named rows; the adversary is assumed to know the cases without a
     team, so "其他" is taken as the folded teams' part alone). An equation whose sum is 0 makes
     all its cells 0 (counts are not negative). A finding is a team's count in a published period,
-    or the unsolved rest of a table's "其他", solved exactly to a value from 1 to K−1.
+    (the part of it that month tables fold), or the unsolved rest of a table's "其他", solved
+    exactly to a value from 1 to K−1.
     """
 
     def __init__(self, teams: Iterable[int], counts: Mapping[Month, Mapping[int, int]],
@@ -695,10 +697,10 @@ class _Audit:
         for months, named in tables:
             period = ",".join(str(m) for m in months)
             for t in self.teams:
-                if t in named:
-                    continue
+                # The team's cells this table's months fold (its named months are printed
+                # and at least K each): solved exactly, e.g. a named quarter minus its months.
                 cells = [(t, m) for m in months if t not in self.month_named[m]]
-                value = sum(self._v((t, m)) for m in months)
+                value = sum(self._v(c) for c in cells)
                 if cells and 0 < value < self.k and solved(cells):
                     found.add(("team", t, period))
             rest = [(t, m) for (t, m) in hidden if m in months and t not in named
@@ -753,13 +755,19 @@ def _in_rowspace(pivots: Mapping[int, dict[int, Fraction]], vec: dict[int, Fract
 
 def _audited_names(audit: _Audit, counts: Mapping[int, int], months: list[Month],
                    below: list[tuple[list[Month], set[int]]]) -> set[int]:
-    """The teams a period table may name: the table's own rule, then fold the smallest named
-    team while naming them lets the adversary solve something the tables below did not give."""
+    """The teams a period table may name: the table's own rule, then, while naming them lets
+    the adversary solve something the tables below did not give, fold a named team (the one
+    whose count gave it away, else the smallest)."""
     known = audit.findings(below)
     forced: set[int] = set()
     named = _name_teams(counts, audit.k)
-    while named and not audit.findings([*below, (months, named)]) <= known:
-        forced.add(min(named, key=lambda t: (counts[t], t)))
+    while named:
+        new = audit.findings([*below, (months, named)]) - known
+        if not new:
+            break
+        # Fold a named team whose own count gave something away, else the smallest one.
+        culprits = {t for kind, t, _ in new if kind == "team" and t in named} or named
+        forced.add(min(culprits, key=lambda t: (counts[t], t)))
         named = _name_teams(counts, audit.k, forced)
     return named
 
@@ -1022,6 +1030,13 @@ def _pct(v: float | None) -> float | None:
     return None if v is None else round(v * 100, 1)
 
 
+def _days(v: float | None) -> float | int | None:
+    """Days as the page shows them: a whole number, or one decimal."""
+    if v is None:
+        return None
+    return int(v) if v == int(v) else round(v, 1)
+
+
 def figures_rows(report: Report) -> list[list[Any]]:
     """The figures as one table, one value per cell: numbers are numbers (rates in percent),
     an empty cell where a figure has nothing to divide by."""
@@ -1048,8 +1063,8 @@ def figures_rows(report: Report) -> list[list[Any]]:
     for key, label, sp in (("accept", "响应用时", r.accept_times),
                            ("answer", "答复用时", r.answer_times)):
         row("用时", month, label, "件数", sp.n, note=TIME_DEFINITIONS[key])
-        row("用时", month, label, "中位数（天）", sp.median, note=PERCENTILE_NOTE)
-        row("用时", month, label, "第90百分位（天）", sp.p90, note=PERCENTILE_NOTE)
+        row("用时", month, label, "中位数（天）", _days(sp.median), note=PERCENTILE_NOTE)
+        row("用时", month, label, "第90百分位（天）", _days(sp.p90), note=PERCENTILE_NOTE)
     for g in r.by_category:
         for measure, v in (("收到", g.received), ("答复", g.answered), ("办结", g.closed)):
             row("按类别", month, g.label, measure, v)
