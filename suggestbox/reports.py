@@ -9,9 +9,19 @@ instants of local midnights. Local dates of instants are taken in SQL: exactly w
 ``AT TIME ZONE`` on PostgreSQL, and on SQLite with the zone's UTC offset in the middle of the month
 (exact for zones without daylight saving time, such as Asia/Shanghai).
 
-Small-group protection (DESIGN.md §1.6): teams with fewer than K cases received in the month are
-folded into "其他"; when the folded group itself holds fewer than K cases its figures are shown
-as "<K" only.
+A past month stays put: every figure is derived from the append-only ``event`` table up to the
+month's end (plus a case's fixed ``received_on``, category and team), never from a case's current
+rating, status or ``responded_at``. What can still move is listed in ``MOVABLE`` and printed.
+The one mutable input left is a case's current deadline (``case.deadline``): events do not record
+it reliably, so 按时答复率 and 月末超期 follow a later 转办 with a new deadline or a 退回.
+
+Small-group protection (DESIGN.md §1.6), by folding, never by hiding a cell that subtraction
+could recover: in each team table a team with fewer than K cases received is folded into "其他";
+while the folded teams' part of "其他" is still below K, the smallest named team is folded too.
+The quarter and year tables (complete calendar periods) are also audited against every month and
+quarter table inside them: a team is named there only if no team's count in any published period
+(nor a named team's count minus its printed months), and no table's remaining "其他", can be
+solved exactly to a value from 1 to K−1 (``_Audit``).
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -38,7 +49,8 @@ OPEN_SQL = "('new','accepted','in_progress')"
 # Actions that change a case's status (the ones with a target in cases.RULES).
 STATUS_ACTIONS_SQL = "(" + ",".join(
     sorted(f"'{name}'" for name, rule in RULES.items() if rule.target is not None)) + ")"
-FIRST_REPLY = "(SELECT MIN(e.at) FROM event e WHERE e.case_id = c.id AND e.action = 'reply')"
+# Actions that respond to a new case (响应): accepting, rejecting, or merging it as a duplicate.
+RESPONSE_SQL = "('accept','reject','merge')"
 LIST_LIMIT = 500
 TREND_MONTHS = 12
 
@@ -60,13 +72,13 @@ TOTAL_DEFINITIONS: dict[str, str] = {
     "answered": "本月有“答复”操作的案件数（同一案件多次答复只计一次）。",
     "closed": "本月有“办结”操作的案件数。",
     "open_at_end": "月末（下月 1 日零时）处于待受理、已受理或办理中的案件数。",
-    "overdue_at_end": "月末未办结、且办理期限早于下月 1 日的案件数（按案件当前期限）。",
+    "overdue_at_end": "月末未办结、且办理期限早于下月 1 日的案件数（按案件当前的办理期限）。",
     "reopened": "本月提交人评价“不满意”、案件重新办理的次数。",
     "merged": "本月被合并为重复件的案件数。",
 }
 RATE_LABELS: dict[str, str] = {
     "response": "响应率",
-    "on_time": "按时办结率",
+    "on_time": "按时答复率",
     "resolution": "解决率",
     "satisfaction": "满意率",
 }
@@ -75,16 +87,18 @@ RATE_LABELS: dict[str, str] = {
 def rate_definitions(limit_days: int) -> dict[str, str]:
     return {
         "response": (
-            f"本月收到的案件中，在 {limit_days} 天内（首次受理或不予受理的日期 − 收到日期 ≤ "
-            f"{limit_days}）作出响应的件数 ÷ 本月收到的件数。"
+            f"本月收到的案件中，收到后 {limit_days} 天内（首次受理、不予受理或合并为重复件的日期 − "
+            f"收到日期 ≤ {limit_days}）得到响应的件数 ÷ 本月收到的件数。合并为重复件也是响应。"
         ),
         "on_time": (
-            "办理期限在本月的案件（不含合并的重复件）中，首次答复日期不晚于期限的件数 ÷ "
-            "办理期限在本月的件数。"
+            "办理期限在本月的案件中，在期限当天或之前作出答复的件数 ÷ 办理期限在本月的件数；"
+            "期限当天或之前已合并为重复件的不计入。按案件当前的办理期限计。"
+            "称“答复”不称“办结”：办结要等提交人评价或评价期满，不由承办人决定。"
         ),
         "resolution": (
-            "本月办结的案件中，评价为满意或基本满意的件数，加上从未评价、过了评价期办结的件数 ÷ "
-            "本月办结的件数。评价过“不满意”、重办后未再评价就办结的不计为解决。"
+            "本月办结的案件中（一件在本月多次办结的以最后一次为准），办结前最后一次评价为满意或"
+            "基本满意的件数，加上办结前从未评价（评价期满后办结）的件数 ÷ 本月办结的件数。"
+            "评价过“不满意”、此后未再评价就办结的不计为解决，中间是否重新办理都一样。"
         ),
         "satisfaction": (
             "本月作出评价的案件中（同一案件以本月最后一次评价为准），"
@@ -94,7 +108,7 @@ def rate_definitions(limit_days: int) -> dict[str, str]:
 
 
 TIME_DEFINITIONS = {
-    "accept": "本月首次响应（受理或不予受理）的案件：响应日期 − 收到日期（天）。",
+    "accept": "本月首次响应（受理、不予受理或合并为重复件）的案件：响应日期 − 收到日期（天）。",
     "answer": "本月首次答复的案件：首次答复日期 − 收到日期（天）。",
 }
 PERCENTILE_NOTE = "中位数与第 90 百分位数按线性插值计算（与 PostgreSQL percentile_cont 相同）。"
@@ -213,14 +227,24 @@ class Group:
     key: str
     label: str
     received: int = 0
-    answered: int = 0
-    closed: int = 0
+    answered: int | None = 0  # None: not shown (quarter and year tables count received only)
+    closed: int | None = 0
     folded_teams: int = 0
-    suppressed: bool = False  # a folded group still smaller than K: show "<K"
 
-    def shown(self, name: str, k: int) -> str:
-        value: int = getattr(self, name)
-        return f"<{k}" if self.suppressed and value else str(value)
+
+@dataclass
+class TeamTable:
+    """One team breakdown: the month's, or a complete calendar quarter's or year's."""
+
+    kind: str  # month | quarter | year
+    period: str  # 2026-03 | 2026-Q1 | 2025
+    label: str
+    rows: list[Group]  # named teams, then 其他 (absent when empty)
+    total: int
+
+    @property
+    def named(self) -> int:
+        return sum(1 for g in self.rows if g.key != "other")
 
 
 @dataclass
@@ -250,6 +274,7 @@ class Report:
     answer_times: Spread
     by_category: list[Group]
     by_team: list[Group]
+    team_periods: list[TeamTable]
     cases: list[ListedCase]
     cases_total: int
     trend: list[TrendPoint]
@@ -260,6 +285,7 @@ class Report:
     generated_at: datetime
     complete: bool  # the month has ended
     definitions: dict[str, str] = field(default_factory=dict)
+    movable: list[str] = field(default_factory=list)
 
     def delta(self, name: str) -> str:
         d = self.figures.totals[name] - self.previous.totals[name]
@@ -278,11 +304,7 @@ class Report:
                     "rates": {k: r.as_dict() for k, r in f.rates.items()}}
 
         def grp(g: Group) -> dict[str, Any]:
-            d = asdict(g)
-            if g.suppressed:
-                for name in ("received", "answered", "closed"):
-                    d[name] = g.shown(name, self.small_group_k)
-            return d
+            return asdict(g)
 
         return {
             "month": str(self.month),
@@ -296,6 +318,9 @@ class Report:
             "times": {"accept": asdict(self.accept_times), "answer": asdict(self.answer_times)},
             "by_category": [grp(g) for g in self.by_category],
             "by_team": [grp(g) for g in self.by_team],
+            "team_periods": [{"kind": t.kind, "period": t.period, "label": t.label,
+                              "total": t.total, "rows": [grp(g) for g in t.rows]}
+                             for t in self.team_periods],
             "cases_total": self.cases_total,
             "cases": [
                 {**asdict(c), "received_on": c.received_on.isoformat(),
@@ -304,8 +329,27 @@ class Report:
             "trend": [{"month": str(t.month), "received": t.received, "answered": t.answered}
                       for t in self.trend],
             "definitions": self.definitions,
+            "movable": self.movable,
             "generated_at": self.generated_at.isoformat(),
         }
+
+
+def movable(month: Month, limit_days: int, today: date) -> list[str]:
+    """Which figures of ``month`` can still change after ``today``, and why (printed)."""
+    end = month.next().first
+    if today < end:
+        return ["本月尚未结束：所有数字截至生成时，以后还会变。"]
+    settled = end + timedelta(days=limit_days)
+    response = (f"响应率：本月最后 {limit_days} 天收到的案件可在下月初得到响应，"
+                f"{settled.isoformat()} 起不再变化")
+    response += "（已确定）。" if today >= settled else "（尚未确定）。"
+    return [
+        "其余数字只由月末以前发生的操作（事件记录）算出，以后重印不变。",
+        response,
+        "按时答复率、月末超期：按案件当前的办理期限计算（事件记录中没有可靠的期限历史）；"
+        "以后转办时改了期限、或退回（会清除期限）的案件会使这两个数变化。",
+        "案件清单中的公示摘要按生成时的公示状态显示（它不是数字）。",
+    ]
 
 
 # ---- percentiles ----------------------------------------------------------------------------
@@ -432,25 +476,27 @@ class _Window:
 async def _figures(db: _Db, month: Month, limit_days: int) -> Figures:
     w = _Window.of(month, db.tz)
     p = w.params()
-    # What staff and submitters did in the month, by action, category, team and whether the
-    # case's rating counts as resolved: one pass over the month's events.
+    # What staff and submitters did in the month, by action, category and team: one pass over
+    # the month's events.
     cells = await db.rows(
         "SELECT e.action AS action, c.category_id AS cat, c.team_id AS team, "
-        "CASE WHEN c.rating IS NULL OR c.rating IN ('satisfied','basic') THEN 1 ELSE 0 END "
-        "AS good, COUNT(DISTINCT e.case_id) AS cases, COUNT(*) AS n "
+        "COUNT(DISTINCT e.case_id) AS cases, COUNT(*) AS n "
         "FROM event e JOIN \"case\" c ON c.id = e.case_id WHERE e.at >= :t0 AND e.at < :t1 "
         "AND e.action IN ('accept','reject','reply','close','rate_unsatisfied','merge') "
-        "GROUP BY 1, 2, 3, 4", **p)
+        "GROUP BY 1, 2, 3", **p)
     acted: dict[str, list[int]] = {}
     for r in cells:
-        a = acted.setdefault(str(r["action"]), [0, 0, 0])
-        a[0] += _int(r["cases"])  # a case has one category, team and rating: groups disjoint
+        a = acted.setdefault(str(r["action"]), [0, 0])
+        a[0] += _int(r["cases"])  # a case has one category and team: the groups are disjoint
         a[1] += _int(r["n"])
-        a[2] += _int(r["cases"]) if _int(r["good"]) else 0
+    # Responded within the limit: any accept, reject or merge event dated (local) no more than
+    # ``lim`` days after the case arrived. Later events can never count, so the figure is
+    # final ``lim`` days after the month ends.
     got = await db.one(
-        "SELECT COUNT(*) AS received, SUM(CASE WHEN responded_at IS NOT NULL AND "  # noqa: S608
-        f"{db.days(db.local_date('responded_at'), 'received_on')} <= :lim THEN 1 ELSE 0 END) "
-        'AS responded FROM "case" WHERE received_on >= :d0 AND received_on < :d1',
+        "SELECT COUNT(*) AS received, SUM(CASE WHEN EXISTS (SELECT 1 FROM event e "  # noqa: S608
+        f"WHERE e.case_id = c.id AND e.action IN {RESPONSE_SQL} AND "
+        f"{db.days(db.local_date('e.at'), 'c.received_on')} <= :lim) THEN 1 ELSE 0 END) "
+        'AS responded FROM "case" c WHERE c.received_on >= :d0 AND c.received_on < :d1',
         lim=limit_days, **p)
     # Open at month end: open now and no status change since; or the first status change
     # since then started from an open status (events keep from_status).
@@ -465,14 +511,26 @@ async def _figures(db: _Db, month: Month, limit_days: int) -> Figures:
         + OPEN_SQL + " AND c.received_on < :d1 AND NOT EXISTS (SELECT 1 FROM event x "
         "WHERE x.case_id = e.case_id AND x.at >= :t1 AND x.to_status IS NOT NULL "
         "AND x.seq < e.seq)) s", **p)
-    # On time: the first answer's local date is not after the deadline. The last answer being
-    # on time settles it without looking at the events.
+    # On time: an answer dated (local) on or before the deadline. A deadline is never set to a
+    # day already past, so every answer that counts happened by the month's end.
     due = await db.one(
-        "SELECT COUNT(*) AS due, SUM(CASE WHEN c.answered_at IS NULL THEN 0 "  # noqa: S608
-        f"WHEN {db.local_date('c.answered_at')} <= c.deadline THEN 1 "
-        f"WHEN {db.local_date(FIRST_REPLY)} "
-        "<= c.deadline THEN 1 ELSE 0 END) AS ok FROM \"case\" c WHERE c.deadline >= :d0 "
-        "AND c.deadline < :d1 AND c.status <> 'merged'", **p)
+        "SELECT COUNT(*) AS due, SUM(CASE WHEN EXISTS (SELECT 1 FROM event e "  # noqa: S608
+        "WHERE e.case_id = c.id AND e.action = 'reply' AND "
+        f"{db.local_date('e.at')} <= c.deadline) THEN 1 ELSE 0 END) AS ok "
+        "FROM \"case\" c WHERE c.deadline >= :d0 AND c.deadline < :d1 AND NOT EXISTS ("
+        "SELECT 1 FROM event m WHERE m.case_id = c.id AND m.action = 'merge' AND "
+        f"{db.local_date('m.at')} <= c.deadline)", **p)
+    # Resolved: the last rating before the case's last close in the month was 满意/基本满意,
+    # or it was never rated. Read from the events, never from the case's current rating (a
+    # reopen clears that, which let 不满意 → reopen → close count as resolved).
+    closed = await db.one(
+        "SELECT COUNT(*) AS n, SUM(CASE WHEN s.lr IS NULL OR s.lr = 'rate' THEN 1 ELSE 0 END) "
+        "AS good FROM (SELECT (SELECT r.action FROM event r WHERE r.case_id = e.case_id "
+        "AND r.action IN ('rate','rate_unsatisfied') AND r.seq < e.seq "
+        "ORDER BY r.seq DESC LIMIT 1) AS lr FROM event e WHERE e.action = 'close' "
+        "AND e.at >= :t0 AND e.at < :t1 AND NOT EXISTS (SELECT 1 FROM event x "
+        "WHERE x.case_id = e.case_id AND x.action = 'close' AND x.at >= :t0 AND x.at < :t1 "
+        "AND x.seq > e.seq)) s", **p)
     rated = {
         r["r"]: _int(r["n"])
         for r in await db.rows(
@@ -486,19 +544,19 @@ async def _figures(db: _Db, month: Month, limit_days: int) -> Figures:
     received = _int(got.get("received"))
     totals = {
         "received": received,
-        "accepted": acted.get("accept", [0, 0, 0])[0],
-        "rejected": acted.get("reject", [0, 0, 0])[0],
-        "answered": acted.get("reply", [0, 0, 0])[0],
-        "closed": acted.get("close", [0, 0, 0])[0],
+        "accepted": acted.get("accept", [0, 0])[0],
+        "rejected": acted.get("reject", [0, 0])[0],
+        "answered": acted.get("reply", [0, 0])[0],
+        "closed": acted.get("close", [0, 0])[0],
         "open_at_end": _int(end.get("open_n")),
         "overdue_at_end": _int(end.get("late")),
-        "reopened": acted.get("rate_unsatisfied", [0, 0, 0])[1],
-        "merged": acted.get("merge", [0, 0, 0])[0],
+        "reopened": acted.get("rate_unsatisfied", [0, 0])[1],
+        "merged": acted.get("merge", [0, 0])[0],
     }
     rates = {
         "response": Rate(_int(got.get("responded")), received),
         "on_time": Rate(_int(due.get("ok")), _int(due.get("due"))),
-        "resolution": Rate(acted.get("close", [0, 0, 0])[2], acted.get("close", [0, 0, 0])[0]),
+        "resolution": Rate(_int(closed.get("good")), _int(closed.get("n"))),
         "satisfaction": Rate(rated.get("satisfied", 0) + rated.get("basic", 0),
                              sum(rated.values())),
     }
@@ -509,18 +567,17 @@ async def _figures(db: _Db, month: Month, limit_days: int) -> Figures:
 
 async def _times(db: _Db, w: _Window) -> tuple[Spread, Spread]:
     p = w.params()
-    accept = await db.rows(
-        f"SELECT {db.days(db.local_date('c.responded_at'), 'c.received_on')} AS d, COUNT(*) AS n "  # noqa: S608
-        "FROM \"case\" c WHERE c.id IN (SELECT case_id FROM event WHERE action IN "
-        "('accept','reject') AND at >= :t0 AND at < :t1) AND c.responded_at >= :t0 "
-        "AND c.responded_at < :t1 GROUP BY 1", **p)
-    answer = await db.rows(
-        f"SELECT {db.days(db.local_date('e.at'), 'c.received_on')} AS d, COUNT(*) AS n "  # noqa: S608
-        "FROM event e JOIN \"case\" c ON c.id = e.case_id WHERE e.action = 'reply' "
-        "AND e.at >= :t0 AND e.at < :t1 AND NOT EXISTS (SELECT 1 FROM event x WHERE "
-        "x.case_id = e.case_id AND x.action = 'reply' AND x.seq < e.seq) GROUP BY 1", **p)
-    return (spread({_int(r["d"]): _int(r["n"]) for r in accept}),
-            spread({_int(r["d"]): _int(r["n"]) for r in answer}))
+    spreads = []
+    for actions in (RESPONSE_SQL, "('reply')"):
+        # The case's first such event falls in the month.
+        rows = await db.rows(
+            f"SELECT {db.days(db.local_date('e.at'), 'c.received_on')} AS d, COUNT(*) AS n "  # noqa: S608
+            f"FROM event e JOIN \"case\" c ON c.id = e.case_id WHERE e.action IN {actions} "
+            "AND e.at >= :t0 AND e.at < :t1 AND NOT EXISTS (SELECT 1 FROM event x WHERE "
+            f"x.case_id = e.case_id AND x.action IN {actions} AND x.seq < e.seq) GROUP BY 1",
+            **p)
+        spreads.append(spread({_int(r["d"]): _int(r["n"]) for r in rows}))
+    return spreads[0], spreads[1]
 
 
 async def _breakdowns(db: _Db, w: _Window, k: int, activity: list[tuple[Any, Any, str, int]]
@@ -546,33 +603,246 @@ async def _breakdowns(db: _Db, w: _Window, k: int, activity: list[tuple[Any, Any
         setattr(t, name, getattr(t, name) + n)
     cat_rows = [g for c in categories for g in [by_cat[c.id]] if c.active or _any(g)]
     cat_rows += [g for key, g in by_cat.items() if key not in {c.id for c in categories}]
-    # Small-group protection: every team with fewer than K cases received goes into 其他.
-    shown: list[Group] = []
-    other = Group("other", "其他")
-    for g in by_team.values():
-        if g.received >= k:
-            shown.append(g)
-        elif _any(g):
-            other.received += g.received
-            other.answered += g.answered
-            other.closed += g.closed
+    named = _name_teams({tid: g.received for tid, g in by_team.items()}, k)
+    return cat_rows, _team_rows(by_team, named, no_team)
+
+
+def _team_rows(by_team: Mapping[int, Group], named: set[int], no_team: Group) -> list[Group]:
+    """Named teams in table order, then 其他: every other team and the cases without one."""
+    shown = [g for tid, g in by_team.items() if tid in named]
+    other = Group("other", "其他", answered=None if no_team.answered is None else 0,
+                  closed=None if no_team.closed is None else 0)
+    for tid, g in by_team.items():
+        if tid not in named and _any(g):
             other.folded_teams += 1
-    if _any(no_team):
-        # Cases without a team point at nobody; they join 其他 so the fold is not one team alone.
-        other.received += no_team.received
-        other.answered += no_team.answered
-        other.closed += no_team.closed
-    if _any(other):
-        # Hide the counts when the fold is still small in every column (received, answered
-        # or closed alike), so "<K" is always true of what it hides.
-        other.suppressed = other.folded_teams > 0 and max(
-            other.received, other.answered, other.closed) < k
-        shown.append(other)
-    return cat_rows, shown
+            _add(other, g)
+    _add(other, no_team)
+    return shown + ([other] if _any(other) else [])
+
+
+def _add(into: Group, g: Group) -> None:
+    into.received += g.received
+    if into.answered is not None:
+        into.answered += g.answered or 0
+    if into.closed is not None:
+        into.closed += g.closed or 0
 
 
 def _any(g: Group) -> bool:
     return bool(g.received or g.answered or g.closed)
+
+
+# ---- small-group protection ------------------------------------------------------------------
+
+def _name_teams(counts: Mapping[int, int], k: int, fold: Iterable[int] = ()) -> set[int]:
+    """Teams a table may name: K or more cases received, and (secondary protection against
+    subtraction from the printed totals) the folded teams' part of "其他" is 0 or at least K,
+    folding the smallest named teams too until it is. ``fold``: teams folded in any case."""
+    forced = set(fold)
+    named = {t for t, v in counts.items() if v >= k and t not in forced}
+    folded = sum(v for t, v in counts.items() if t not in named)
+    while 0 < folded < k and named:
+        smallest = min(named, key=lambda t: (counts[t], t))
+        named.discard(smallest)
+        folded += counts[smallest]
+    return named
+
+
+Cell = tuple[int, Month]
+
+
+class _Audit:
+    """What an adversary can solve exactly from published team tables.
+
+    Each table is a set of linear equations over the hidden team-month counts (a team's cell
+    in a month whose table folds it): a named team's count in the period, and the period's
+    "其他" (its total minus the named rows; the adversary is assumed to know the cases without a
+    team, so "其他" is taken as the folded teams' part alone). An equation whose sum is 0 makes
+    all its cells 0 (counts are not negative). A finding is a team's count in a published period,
+    (the part of it that month tables fold), or the unsolved rest of a table's "其他", solved
+    exactly to a value from 1 to K−1.
+    """
+
+    def __init__(self, teams: Iterable[int], counts: Mapping[Month, Mapping[int, int]],
+                 k: int) -> None:
+        self.teams = sorted(set(teams))
+        self.counts = counts
+        self.k = k
+        self.month_named = {m: _name_teams(c, k) for m, c in counts.items()}
+
+    def _v(self, cell: Cell) -> int:
+        return self.counts[cell[1]].get(cell[0], 0)
+
+    def _tables(self, extra: list[tuple[list[Month], set[int]]]
+                ) -> list[tuple[list[Month], set[int]]]:
+        return [([m], named) for m, named in self.month_named.items()] + extra
+
+    def findings(self, extra: list[tuple[list[Month], set[int]]]) -> set[tuple[str, Any, str]]:
+        tables = self._tables(extra)
+        hidden = [(t, m) for m in self.counts for t in self.teams
+                  if t not in self.month_named[m]]
+        equations: list[list[Cell]] = []
+        for months, named in tables:
+            cells = [(t, m) for (t, m) in hidden if m in months]
+            equations.extend([c for c in cells if c[0] == t] for t in named)
+            equations.append([c for c in cells if c[0] not in named])
+        zero = {c for eq in equations if sum(self._v(c) for c in eq) == 0 for c in eq}
+        index = {c: i for i, c in enumerate(c for c in hidden if c not in zero)}
+        pivots = _rref([{index[c]: Fraction(1) for c in eq if c in index} for eq in equations])
+
+        def solved(cells: list[Cell]) -> bool:
+            return _in_rowspace(pivots, {index[c]: Fraction(1) for c in cells if c in index})
+
+        found: set[tuple[str, Any, str]] = set()
+        for months, named in tables:
+            period = ",".join(str(m) for m in months)
+            for t in self.teams:
+                # The team's cells this table's months fold (its named months are printed
+                # and at least K each): solved exactly, e.g. a named quarter minus its months.
+                cells = [(t, m) for m in months if t not in self.month_named[m]]
+                value = sum(self._v(c) for c in cells)
+                if cells and 0 < value < self.k and solved(cells):
+                    found.add(("team", t, period))
+            rest = [(t, m) for (t, m) in hidden if m in months and t not in named
+                    and (t, m) in index and not solved([(t, m)])]
+            value = sum(self._v(c) for c in rest)
+            if rest and 0 < value < self.k:
+                found.add(("other", None, period))
+        return found
+
+
+def _rref(rows: list[dict[int, Fraction]]) -> dict[int, dict[int, Fraction]]:
+    """Reduced row echelon form of sparse rows: pivot column → row (pivot coefficient 1)."""
+    pivots: dict[int, dict[int, Fraction]] = {}
+    for row in rows:
+        r = _in_rowspace_reduce(pivots, dict(row))
+        if not r:
+            continue
+        col = min(r)
+        lead = r[col]
+        r = {c: v / lead for c, v in r.items()}
+        for prow in pivots.values():
+            f = prow.get(col)
+            if f:
+                for c, v in r.items():
+                    nv = prow.get(c, Fraction(0)) - f * v
+                    if nv:
+                        prow[c] = nv
+                    else:
+                        prow.pop(c, None)
+        pivots[col] = r
+    return pivots
+
+
+def _in_rowspace_reduce(pivots: Mapping[int, dict[int, Fraction]], vec: dict[int, Fraction]
+                        ) -> dict[int, Fraction]:
+    for col in [c for c in vec if c in pivots]:
+        f = vec.get(col)
+        if not f:
+            continue
+        for c, v in pivots[col].items():
+            nv = vec.get(c, Fraction(0)) - f * v
+            if nv:
+                vec[c] = nv
+            else:
+                vec.pop(c, None)
+    return vec
+
+
+def _in_rowspace(pivots: Mapping[int, dict[int, Fraction]], vec: dict[int, Fraction]) -> bool:
+    return not vec or not _in_rowspace_reduce(pivots, vec)
+
+
+def _audited_names(audit: _Audit, counts: Mapping[int, int], months: list[Month],
+                   below: list[tuple[list[Month], set[int]]]) -> set[int]:
+    """The teams a period table may name: the table's own rule, then, while naming them lets
+    the adversary solve something the tables below did not give, fold a named team (the one
+    whose count gave it away, else the smallest)."""
+    known = audit.findings(below)
+    forced: set[int] = set()
+    named = _name_teams(counts, audit.k)
+    while named:
+        new = audit.findings([*below, (months, named)]) - known
+        if not new:
+            break
+        # Fold a named team whose own count gave something away, else the smallest one.
+        culprits = {t for kind, t, _ in new if kind == "team" and t in named} or named
+        forced.add(min(culprits, key=lambda t: (counts[t], t)))
+        named = _name_teams(counts, audit.k, forced)
+    return named
+
+
+def last_complete_quarter(month: Month) -> Month:
+    """The last month of the latest calendar quarter that has ended with ``month``."""
+    m = month
+    while m.month % 3:
+        m = m.prev()
+    return m
+
+
+def last_complete_year(month: Month) -> int:
+    return month.year if month.month == 12 else month.year - 1
+
+
+async def _team_periods(db: _Db, month: Month, k: int) -> list[TeamTable]:
+    """Team breakdowns over the latest complete calendar quarter and year (received only):
+    complete periods never change, and do not overlap the way rolling windows would."""
+    q_end = last_complete_quarter(month)
+    year = last_complete_year(month)
+    first = Month(year, 1)
+    months = [first]
+    while months[-1] < q_end:
+        months.append(months[-1].next())
+    d0, d1 = first.first, q_end.next().first
+    counts: dict[Month, dict[int, int]] = {m: {} for m in months}
+    none: dict[Month, int] = {m: 0 for m in months}
+    for r in await db.rows(
+        f"SELECT {db.month_of('received_on')} AS m, team_id AS team, COUNT(*) AS n "  # noqa: S608
+        "FROM \"case\" WHERE received_on >= :d0 AND received_on < :d1 GROUP BY 1, 2",
+        d0=d0, d1=d1,
+    ):
+        m = Month.parse(str(r["m"]))
+        if r["team"] is None:
+            none[m] += _int(r["n"])
+        else:
+            counts[m][_int(r["team"])] = _int(r["n"])
+    teams = await Team.all()
+    team_ids = {t.id for t in teams} | {t for c in counts.values() for t in c}
+    names = {t.id: t.name for t in teams}
+
+    def total(ms: list[Month]) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for m in ms:
+            for t, n in counts[m].items():
+                out[t] = out.get(t, 0) + n
+        return out
+
+    def table(kind: str, period: str, label: str, ms: list[Month], audit: _Audit,
+              below: list[tuple[list[Month], set[int]]]) -> tuple[TeamTable, set[int]]:
+        per_team = total(ms)
+        named = _audited_names(audit, per_team, ms, below)
+        groups = {t: Group(f"t{t}", names.get(t, f"班组 {t}"), received=n, answered=None,
+                           closed=None) for t, n in sorted(per_team.items())}
+        no_team = Group("none", "未指明班组", received=sum(none[m] for m in ms),
+                        answered=None, closed=None)
+        rows = _team_rows(groups, named, no_team)
+        return TeamTable(kind, period, label, rows, sum(g.received for g in rows)), named
+
+    def quarter(end: Month, audit: _Audit) -> tuple[list[Month], TeamTable, set[int]]:
+        ms = [end.minus(2), end.minus(1), end]
+        t, named = table("quarter", f"{end.year}-Q{end.month // 3}",
+                         f"{end.year} 年第 {end.month // 3} 季度", ms, audit, [])
+        return ms, t, named
+
+    q_months = [q_end.minus(2), q_end.minus(1), q_end]
+    q_audit = _Audit(team_ids, {m: counts[m] for m in q_months}, k)
+    _, q_table, _ = quarter(q_end, q_audit)
+    y_months = [Month(year, i) for i in range(1, 13)]
+    y_audit = _Audit(team_ids, {m: counts[m] for m in y_months}, k)
+    quarters = [quarter(Month(year, e), y_audit) for e in (3, 6, 9, 12)]
+    below = [(ms, named) for ms, _, named in quarters]
+    y_table, _ = table("year", str(year), f"{year} 年", y_months, y_audit, below)
+    return [q_table, y_table]
 
 
 async def _listed(db: _Db, w: _Window, limit: int | None) -> list[ListedCase]:
@@ -692,6 +962,7 @@ async def _build(
     w = _Window.of(month, tz)
     accept_times, answer_times = await _times(db, w)
     by_category, by_team = await _breakdowns(db, w, small_group_k, figures.activity)
+    team_periods = await _team_periods(db, month, small_group_k)
     cases = await _listed(db, w, list_limit)
     definitions = {f"total.{k}": v for k, v in TOTAL_DEFINITIONS.items()}
     definitions.update({f"rate.{k}": v for k, v in rate_definitions(response_limit_days).items()})
@@ -705,6 +976,7 @@ async def _build(
         answer_times=answer_times,
         by_category=by_category,
         by_team=by_team,
+        team_periods=team_periods,
         cases=cases,
         cases_total=figures.totals["answered"],
         trend=await _trend(db, month, trend_months),
@@ -715,6 +987,7 @@ async def _build(
         generated_at=now,
         complete=month.next().first <= local_today(tz, now),
         definitions=definitions,
+        movable=movable(month, response_limit_days, local_today(tz, now)),
     )
 
 
@@ -745,40 +1018,68 @@ def _safe_cell(value: Any) -> str:
 def _csv(rows: Iterable[Iterable[Any]]) -> bytes:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerows([_safe_cell(v) for v in row] for row in rows)
+    writer.writerows(["" if v is None else _safe_cell(v) for v in row] for row in rows)
     # UTF-8 with BOM: Excel then opens Chinese text correctly.
     return buf.getvalue().encode("utf-8-sig")
 
 
-def figures_rows(report: Report) -> list[list[str]]:
-    """The figures as rows (section, item, this month, previous month, change, definition)."""
-    r, k = report, report.small_group_k
-    rows: list[list[str]] = [
-        ["月度汇总", r.month.label, f"时区 {r.timezone}", "", "", ""],
-        ["部分", "指标", "本月", "上月", "变化", "口径"],
-    ]
+FIGURES_HEADER = ["部分", "期间", "项目", "指标", "本期", "上期", "变化", "分子", "分母", "口径"]
+
+
+def _pct(v: float | None) -> float | None:
+    return None if v is None else round(v * 100, 1)
+
+
+def _days(v: float | None) -> float | int | None:
+    """Days as the page shows them: a whole number, or one decimal."""
+    if v is None:
+        return None
+    return int(v) if v == int(v) else round(v, 1)
+
+
+def figures_rows(report: Report) -> list[list[Any]]:
+    """The figures as one table, one value per cell: numbers are numbers (rates in percent),
+    an empty cell where a figure has nothing to divide by."""
+    r = report
+    month = str(r.month)
+    rows: list[list[Any]] = [FIGURES_HEADER]
+
+    def row(section: str, period: str, item: str, measure: str, value: Any, *,
+            prev: Any = None, change: Any = None, num: Any = None, den: Any = None,
+            note: str = "") -> None:
+        rows.append([section, period, item, measure, value, prev, change, num, den, note])
+
     for name, label in TOTAL_LABELS.items():
-        rows.append(["总量", label, str(r.figures.totals[name]), str(r.previous.totals[name]),
-                     r.delta(name), TOTAL_DEFINITIONS[name]])
+        cur, prev = r.figures.totals[name], r.previous.totals[name]
+        row("总量", month, label, "件数", cur, prev=prev, change=cur - prev,
+            note=TOTAL_DEFINITIONS[name])
     defs = rate_definitions(r.response_limit_days)
     for name, label in RATE_LABELS.items():
-        cur, prev = r.figures.rates[name], r.previous.rates[name]
-        rows.append(["比率", label, cur.display, prev.display, r.rate_delta(name),
-                     f"{defs[name]}（本月 {cur.num}/{cur.den}）"])
-    for key, label, s in (("accept", "受理用时", r.accept_times),
-                          ("answer", "答复用时", r.answer_times)):
-        rows.append(["用时", f"{label}中位数（天）", s.median_display, "", "",
-                     f"{TIME_DEFINITIONS[key]}（{s.n} 件）"])
-        rows.append(["用时", f"{label}第90百分位（天）", s.p90_display, "", "", PERCENTILE_NOTE])
+        cur_r, prev_r = r.figures.rates[name], r.previous.rates[name]
+        a, b = _pct(cur_r.value), _pct(prev_r.value)
+        row("比率", month, label, "百分比", a, prev=b,
+            change=None if a is None or b is None else round(a - b, 1),
+            num=cur_r.num, den=cur_r.den, note=defs[name])
+    for key, label, sp in (("accept", "响应用时", r.accept_times),
+                           ("answer", "答复用时", r.answer_times)):
+        row("用时", month, label, "件数", sp.n, note=TIME_DEFINITIONS[key])
+        row("用时", month, label, "中位数（天）", _days(sp.median), note=PERCENTILE_NOTE)
+        row("用时", month, label, "第90百分位（天）", _days(sp.p90), note=PERCENTILE_NOTE)
     for g in r.by_category:
-        rows.append(["按类别", g.label, f"收到 {g.received}", f"答复 {g.answered}",
-                     f"办结 {g.closed}", ""])
-    for g in r.by_team:
-        rows.append(["按班组", g.label, f"收到 {g.shown('received', k)}",
-                     f"答复 {g.shown('answered', k)}", f"办结 {g.shown('closed', k)}",
-                     f"不足 {k} 件的班组并入“其他”" if g.key == "other" else ""])
-    for t in r.trend:
-        rows.append(["趋势", str(t.month), f"收到 {t.received}", f"答复 {t.answered}", "", ""])
+        for measure, v in (("收到", g.received), ("答复", g.answered), ("办结", g.closed)):
+            row("按类别", month, g.label, measure, v)
+    fold = f"收到少于 {r.small_group_k} 件的班组并入“其他”"
+    tables = [TeamTable("month", month, r.month.label, r.by_team,
+                        sum(g.received for g in r.by_team)), *r.team_periods]
+    for t in tables:
+        for g in t.rows:
+            for measure, v in (("收到", g.received), ("答复", g.answered), ("办结", g.closed)):
+                if v is not None:
+                    row("按班组", t.period, g.label, measure, v,
+                        note=fold if g.key == "other" else "")
+    for tp in r.trend:
+        row("趋势", str(tp.month), "全部", "收到", tp.received)
+        row("趋势", str(tp.month), "全部", "答复", tp.answered)
     return rows
 
 

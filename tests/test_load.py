@@ -194,7 +194,9 @@ async def test_concurrent_submissions_replays_and_lookups(tmp_path: Path, pg_url
     with serving(tmp_path, pg_url, workers=2, env={"SUGGESTBOX_REDIS_URL": redis_server.url}) \
             as server:
         forms = [tokens.issue(SECRET, today()) for _ in range(n)]
-        limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
+        # No keep-alive: between the two bursts the server may close idle connections (its
+        # timeouts), and httpx, unlike a browser, does not retry a request on such a connection.
+        limits = httpx.Limits(max_connections=n, max_keepalive_connections=0)
         async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as c:
             async def post(i: int) -> httpx.Response:
                 return await c.post("/", headers=xff(i), data={

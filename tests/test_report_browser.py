@@ -45,7 +45,7 @@ def test_report_prints_on_a4(browser, tmp_path):
         page.fill("#password", PASSWORD)
         page.click("button[type=submit]")
         page.wait_for_url("**/staff/reports/2026-03")
-        assert page.locator("[data-figure='rate.response']").inner_text() == "58.3%"
+        assert page.locator("[data-figure='rate.response']").inner_text() == "66.7%"
         assert page.locator("svg.chart").count() == 2
         assert page.locator("svg.chart rect").count() > 20
         page.screenshot(path=str(SHOTS / "report-screen.png"), full_page=True)
@@ -63,7 +63,10 @@ def test_report_prints_on_a4(browser, tmp_path):
             box = page.locator("svg.chart").nth(i).bounding_box()
             assert box is not None and 300 < box["width"] <= A4_WIDTH_PX and box["height"] > 100
         page.screenshot(path=str(SHOTS / "report-print.png"), full_page=True)
-        pdf = page.pdf(format="A4", print_background=True,
+        # No format given: the sheet size comes from the page's own CSS (@page size: A4).
+        # Without that rule Chromium prints on its default, US Letter (612 x 792 pt), and the
+        # size check below fails.
+        pdf = page.pdf(prefer_css_page_size=True, print_background=True,
                        path=str(SHOTS / "report-2026-03.pdf"))
         pages = pdf_pages(pdf)
         assert 1 <= len(pages) <= 6, pages

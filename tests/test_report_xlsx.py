@@ -26,8 +26,11 @@ def _check(data: bytes) -> None:
     assert all(isinstance(r[-1], int) for r in rows)  # days are numbers Excel can sum
     assert all(r[4].date() <= r[5].date() <= date(2026, 3, 31) for r in rows)
     figures = book["数字"]
-    received = next(r for r in figures.iter_rows(values_only=True) if r[1] == "收到")
-    assert int(received[2]) == MARCH_TOTALS["received"]
+    received = next(r for r in figures.iter_rows(values_only=True)
+                    if r[0] == "总量" and r[2] == "收到")
+    assert received[4] == MARCH_TOTALS["received"] and isinstance(received[4], int)
+    rate = next(r for r in figures.iter_rows(values_only=True) if r[2] == "响应率")
+    assert rate[4] == 66.7 and (rate[7], rate[8]) == (8, 12)  # numbers Excel can use
 
 
 async def test_xlsx_download_and_cli(app, settings, tmp_path: Path):
@@ -53,3 +56,15 @@ async def test_xlsx_download_and_cli(app, settings, tmp_path: Path):
     done = run()
     assert done.returncode == 0, done.stderr.decode()
     _check(out.read_bytes())
+
+
+async def test_report_is_headed_by_the_unit_name(app):
+    from suggestbox import org
+    from tests.conftest import add_user
+
+    await org.set_org("杭州供电段杭州东牵引变电车间", "")
+    await add_user("lead", "leader")
+    async with make_client(app) as c:
+        await login(c, "lead")
+        page = await c.get("/staff/reports/2026-03")
+        assert "杭州供电段杭州东牵引变电车间" in page.text

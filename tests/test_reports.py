@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import re
@@ -21,7 +22,7 @@ import pytest
 
 from suggestbox import cases
 from suggestbox.models import Team
-from suggestbox.reports import Month, Rate, build_report, percentile
+from suggestbox.reports import Month, Rate, build_report, figures_csv, percentile, rate_definitions
 from tests.conftest import ROOT, add_user, login, make_client
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -169,7 +170,7 @@ async def test_hand_computed_month(app):
     assert r.previous.totals == FEB_TOTALS
     rates = {k: (v.num, v.den, v.display) for k, v in r.figures.rates.items()}
     assert rates == {
-        "response": (8, 12, "66.7%"),  # the merge (C5) is a response
+        "response": (8, 12, "66.7%"),  # C5's merge is its response
         "on_time": (4, 8, "50.0%"),
         "resolution": (3, 4, "75.0%"),
         "satisfaction": (2, 3, "66.7%"),
@@ -177,11 +178,11 @@ async def test_hand_computed_month(app):
     prev = {k: (v.num, v.den) for k, v in r.previous.rates.items()}
     assert prev == {"response": (2, 3), "on_time": (1, 1), "resolution": (1, 1),
                     "satisfaction": (1, 2)}
-    assert r.rate_delta("response") == "0"
+    assert r.rate_delta("response") == "0" and r.rate_delta("on_time") == "-50.0 个百分点"
     assert r.delta("received") == "+9"
-    # Days to accept: 0,0,0,0,1,1,3,10; days to answer: 4,5,6,11,17.
-    assert (r.accept_times.n, r.accept_times.median, r.accept_times.p90) == (8, 0.5,
-                                                                              pytest.approx(5.1))
+    # Days to respond: 0,0,0,0,1,1,1 (C5 merged),3,10; days to answer: 4,5,6,11,17.
+    assert (r.accept_times.n, r.accept_times.median, r.accept_times.p90) == (9, 1,
+                                                                              pytest.approx(4.4))
     assert (r.answer_times.n, r.answer_times.median, r.answer_times.p90) == (5, 6,
                                                                               pytest.approx(14.6))
     cats = {g.label: (g.received, g.answered, g.closed) for g in r.by_category}
@@ -191,7 +192,11 @@ async def test_hand_computed_month(app):
     # C班 (1 case) and D班 (2 cases) are folded, with the case that names no team.
     assert teams == {"A班": (4, 3, 2), "B班": (4, 2, 0), "其他": (4, 1, 2)}
     other = r.by_team[-1]
-    assert other.folded_teams == 2 and not other.suppressed
+    assert other.folded_teams == 2
+    # Q1 2026 by team: A 6 (2 in Jan–Feb), B 5 (1 in Jan–Feb), C 2, D 2. Naming A or B would
+    # let "quarter minus March" give 2 and 1: every team is folded. 2025 had no cases.
+    assert [(t.period, [(g.label, g.received) for g in t.rows]) for t in r.team_periods] == [
+        ("2026-Q1", [("其他", 16)]), ("2025", [])]
     assert r.complete
     # The list: last answer in the month per case, in answer order.
     listed = [(c.number, c.days) for c in r.cases]
@@ -210,18 +215,14 @@ async def test_hand_computed_month(app):
     assert trend["2026-03"] == (12, 6) and trend["2025-12"] == (0, 0)
 
 
-async def test_folded_group_smaller_than_k_is_suppressed(app):
+async def test_small_fold_is_shown_as_a_number(app):
+    """February with K=4: A 2 and B 1 are folded; nothing is left to fold, so 其他 (3) is the
+    month's total received, a number anyone could read from the totals anyway."""
     await build_world()
     r = await build_report(Month(2026, 2), tz=TZ, small_group_k=4, now=NOW)
-    assert [(g.label, g.received, g.folded_teams, g.suppressed) for g in r.by_team] == [
-        ("其他", 3, 2, True)]
-    assert r.by_team[0].shown("received", 4) == "<4"
-    # "<K" stands for every small count of the fold, never for a count of K or more.
-    other = r.by_team[0]
-    for name in ("received", "answered", "closed"):
-        assert other.shown(name, 4) == ("<4" if getattr(other, name) else "0")
-        assert getattr(other, name) < 4
-    assert r.as_dict()["by_team"][0]["received"] == "<4"
+    assert [(g.label, g.received, g.answered, g.closed, g.folded_teams) for g in r.by_team] == [
+        ("其他", 3, 2, 1, 2)]
+    assert r.as_dict()["by_team"][0]["received"] == 3
 
 
 async def test_zero_denominators_show_a_dash(app):
@@ -265,6 +266,7 @@ def figure(html: str, name: str) -> str:
 async def test_page_csv_and_access(app, tmp_path):
     w = await build_world()
     await add_user("hand", "handler")
+    march = {"received": 12, "response": "66.7%", "resp_num": 8}
     async with make_client(app) as c, make_client(app) as h:
         await login(c, "lead")
         page = await c.get("/staff/reports/2026-03")
@@ -275,33 +277,47 @@ async def test_page_csv_and_access(app, tmp_path):
         assert "<script" not in html
         for name, value in MARCH_TOTALS.items():
             assert figure(html, f"total.{name}") == str(value)
-        assert figure(html, "rate.response") == "66.7%"
+        assert figure(html, "rate.response") == march["response"]
+        assert "按时答复率" in html and "按时办结率" not in html
+        assert "2026-04-03 起不再变化（已确定）" in html
         assert figure(html, "time.answer.p90") == "14.6"
         assert figure(html, "team.其他.received") == "4"
         assert "原始内容" not in html and "秘密细节" not in html and "第二行细节不列出" not in html
         assert "食堂饭菜口味已调整" in html and "第一行答复" in html
         assert 'href="/staff/reports"' in html  # the nav link
 
-        # The figures CSV: UTF-8 with BOM, and the same figures as the page.
+        # The figures CSV: UTF-8 with BOM, one value per cell, the same figures as the page.
         got = await c.get("/staff/reports/2026-03/figures.csv")
         assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
         assert got.content.startswith(b"\xef\xbb\xbf")
         rows = list(csv.reader(io.StringIO(got.content.decode("utf-8-sig"))))
-        by_label = {(row[0], row[1]): row for row in rows if len(row) >= 4}
+        assert rows[0] == ["部分", "期间", "项目", "指标", "本期", "上期", "变化", "分子", "分母",
+                           "口径"]
+        assert all(len(row) == 10 for row in rows)
+        by_label = {(row[0], row[1], row[2], row[3]): row for row in rows[1:]}
         labels = {"received": "收到", "accepted": "受理", "rejected": "不予受理",
                   "answered": "答复", "closed": "办结", "open_at_end": "月末未办结",
                   "overdue_at_end": "月末超期", "reopened": "不满意重办", "merged": "合并为重复"}
         for name, label in labels.items():
-            row = by_label[("总量", label)]
-            assert row[2] == figure(html, f"total.{name}")
-            assert row[3] == figure(html, f"prev.total.{name}")
-        for name, label in (("response", "响应率"), ("on_time", "按时办结率"),
+            row = by_label[("总量", "2026-03", label, "件数")]
+            assert int(row[4]) == int(figure(html, f"total.{name}"))  # a number, not "收到 2"
+            assert int(row[5]) == int(figure(html, f"prev.total.{name}"))
+            assert int(row[6]) == int(row[4]) - int(row[5])
+        for name, label in (("response", "响应率"), ("on_time", "按时答复率"),
                             ("resolution", "解决率"), ("satisfaction", "满意率")):
-            row = by_label[("比率", label)]
-            assert row[2] == figure(html, f"rate.{name}")
-            assert row[3] == figure(html, f"prev.rate.{name}")
-        assert by_label[("用时", "答复用时中位数（天）")][2] == figure(html, "time.answer.median")
-        assert by_label[("按班组", "其他")][2] == "收到 4"
+            row = by_label[("比率", "2026-03", label, "百分比")]
+            assert f"{float(row[4]):.1f}%" == figure(html, f"rate.{name}")
+            assert f"{float(row[5]):.1f}%" == figure(html, f"prev.rate.{name}")
+        assert by_label[("比率", "2026-03", "响应率", "百分比")][7:9] == ["8", "12"]
+        assert by_label[("用时", "2026-03", "答复用时", "中位数（天）")][4] == "6"
+        assert by_label[("用时", "2026-03", "响应用时", "第90百分位（天）")][4] == "4.4"
+        assert by_label[("按班组", "2026-03", "其他", "收到")][4] == "4"
+        assert by_label[("按班组", "2026-Q1", "其他", "收到")][4] == "16"
+        # Excel can sum: the categories' received add up to the total.
+        assert sum(int(row[4]) for row in rows[1:] if row[0] == "按类别" and row[3] == "收到") \
+            == march["received"]
+        assert sum(int(row[4]) for row in rows[1:]
+                   if row[0] == "按班组" and row[1] == "2026-03" and row[3] == "收到") == 12
 
         listed = await c.get("/staff/reports/2026-03/cases.csv")
         assert listed.content.startswith(b"\xef\xbb\xbf")
@@ -348,9 +364,10 @@ async def test_command_line_report(app, settings, tmp_path: Path):
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["current"]["totals"] == MARCH_TOTALS
     assert data["current"]["rates"]["on_time"]["display"] == "50.0%"
+    assert data["team_periods"][0]["period"] == "2026-Q1"
     csv_out = run("2026-03", "--format", "csv")
     assert csv_out.returncode == 0 and csv_out.stdout.startswith(b"\xef\xbb\xbf")
-    assert "响应率,66.7%" in csv_out.stdout.decode("utf-8-sig")
+    assert "比率,2026-03,响应率,百分比,66.7,66.7,0.0,8,12," in csv_out.stdout.decode("utf-8-sig")
     cases_out = run("2026-03", "--format", "csv", "--what", "cases")
     assert cases_out.stdout.decode("utf-8-sig").count("\r\n") == 7
     html = tmp_path / "r.html"
@@ -374,3 +391,241 @@ def test_timedelta_helper_sane():
     # local() is the helper every data point above depends on.
     assert local(2026, 4, 1, 0, 30) == datetime(2026, 3, 31, 16, 30, tzinfo=UTC)
     assert local(2026, 3, 1) - local(2026, 2, 28) == timedelta(days=1)
+
+
+# ---- issue 11, items 7–10: April 2026, printed before and after later events ------------------
+
+APRIL = Month(2026, 4)
+
+
+async def build_april(w: World) -> None:
+    """Hand-computed April 2026 (team "e", category 1, K does not matter here).
+
+    G: 不满意, then a staff reopen (which clears the case's rating) and a close after the rating
+    window without a new rating: gamed, not resolved.  S: 满意 then closed: resolved.
+    D1: a duplicate of S merged the next day: responded.  N: never responded.
+    L: due 10 April, answered 12 April: late.  X: due 25 April, open at month end.
+    M: due 20 April, merged on 15 April: not due.
+    """
+    D = date  # noqa: N806
+    await w.new("G", D(2026, 4, 1), team="e")
+    await w.staff("G", "accept", local(2026, 4, 1), deadline=D(2026, 4, 5))
+    await w.staff("G", "reply", local(2026, 4, 2), body="G 第一次答复。")
+    await w.submitter("G", "rate", D(2026, 4, 3), rating="unsatisfied", body="没有解决。")
+    await w.staff("G", "reply", local(2026, 4, 4), body="G 第二次答复。")
+    await w.staff("G", "reopen", local(2026, 4, 5), body="再核实一次。")
+    await w.staff("G", "reply", local(2026, 4, 6), body="G 第三次答复。")
+    await w.staff("G", "close", local(2026, 4, 14))  # 8 days later, no new rating
+
+    await w.new("S", D(2026, 4, 1), team="e")
+    await w.staff("S", "accept", local(2026, 4, 1), deadline=D(2026, 4, 8))
+    await w.staff("S", "reply", local(2026, 4, 2), body="S 的答复。")
+    await w.submitter("S", "rate", D(2026, 4, 3), rating="satisfied")
+    await w.staff("S", "close", local(2026, 4, 4))
+
+    await w.new("D1", D(2026, 4, 10), team="e")
+    await w.staff("D1", "merge", local(2026, 4, 11), merge_into=w.ids["S"].hex[:8].upper())
+
+    await w.new("N", D(2026, 4, 20), team="e")
+
+    await w.new("L", D(2026, 4, 1), team="e")
+    await w.staff("L", "accept", local(2026, 4, 2), deadline=D(2026, 4, 10))
+    await w.staff("L", "reply", local(2026, 4, 12), body="L 的答复。")
+
+    await w.new("X", D(2026, 4, 2), team="e")
+    await w.staff("X", "accept", local(2026, 4, 2), deadline=D(2026, 4, 25))
+
+    await w.new("M", D(2026, 4, 3), team="e")
+    await w.staff("M", "accept", local(2026, 4, 5), deadline=D(2026, 4, 20))
+    await w.staff("M", "merge", local(2026, 4, 15), merge_into=w.ids["S"].hex[:8].upper())
+
+
+async def later_events(w: World) -> None:
+    """May and June: everything that used to change April's figures."""
+    D = date  # noqa: N806
+    await w.staff("G", "reopen", local(2026, 5, 4), body="领导要求重办。")
+    await w.staff("G", "reply", local(2026, 5, 6), body="G 五月的答复。")
+    await w.submitter("G", "rate", D(2026, 5, 7), rating="satisfied")  # rating now 满意
+    await w.staff("S", "reopen", local(2026, 5, 8), body="补充办理。")  # clears 满意
+    await w.staff("S", "reply", local(2026, 5, 9), body="S 五月的答复。")
+    await w.staff("N", "accept", local(2026, 5, 10))  # a late response
+    await w.submitter("L", "rate", D(2026, 5, 12), rating="unsatisfied", body="太慢。")
+    await w.staff("X", "reply", local(2026, 5, 20), body="X 的答复。")
+    await w.staff("S", "close", local(2026, 6, 1))
+
+
+def snapshot(r: Any) -> dict[str, Any]:
+    d = r.as_dict()
+    for key in ("generated_at", "cases", "movable"):
+        d.pop(key)
+    return d
+
+
+async def test_april_figures_are_event_derived_and_stay_put(app):
+    w = World(await add_user("lead", "leader"))
+    await build_april(w)
+    first = await build_report(APRIL, tz=TZ, now=datetime(2026, 5, 3, 4, tzinfo=UTC))
+    rates = {k: (v.num, v.den) for k, v in first.figures.rates.items()}
+    assert rates == {
+        # G, S, D1 (merged next day), L, X, M responded within 2 days; N did not.
+        "response": (6, 7),
+        # Due in April: G (answered 2nd, due 5th), S, L (late), X (open); M merged before.
+        "on_time": (2, 4),
+        # Closed: G (last rating 不满意, reopened and closed unrated) and S (满意).
+        "resolution": (1, 2),
+        # Last rating in April: G 不满意, S 满意.
+        "satisfaction": (1, 2),
+    }
+    totals = first.figures.totals
+    assert (totals["received"], totals["merged"], totals["closed"], totals["reopened"],
+            totals["open_at_end"], totals["overdue_at_end"]) == (7, 2, 2, 1, 2, 1)  # X late
+    # Days to respond: G 0, S 0, D1 1, L 1, X 0, M 2.
+    assert (first.accept_times.n, first.accept_times.median) == (6, 0.5)
+    assert "响应率：本月最后 2 天收到的案件可在下月初得到响应，2026-05-03 起不再变化（已确定）。" \
+        in first.movable
+    before = snapshot(first)
+    csv_before = figures_csv(first)
+
+    await later_events(w)
+    again = await build_report(APRIL, tz=TZ, now=datetime(2026, 7, 1, 4, tzinfo=UTC))
+    assert snapshot(again) == before
+    assert figures_csv(again) == csv_before
+
+    # What the page says can still move does move: a transfer with a new deadline takes Y out
+    # of April's 按时答复率.
+    await w.new("Y", date(2026, 4, 6), team="e")
+    await w.staff("Y", "accept", local(2026, 4, 6), deadline=date(2026, 4, 28))
+    assert (await build_report(APRIL, tz=TZ, now=NOW)).figures.rates["on_time"].den == 5
+    other = await add_user("hand", "handler")
+    await w.staff("Y", "transfer", local(2026, 5, 2), deadline=date(2026, 5, 30),
+                  assignee_id=other.id)
+    assert (await build_report(APRIL, tz=TZ, now=NOW)).figures.rates["on_time"].den == 4
+
+
+async def test_page_says_what_can_move(app):
+    w = World(await add_user("lead", "leader"))
+    await build_april(w)
+    r = await build_report(APRIL, tz=TZ, now=datetime(2026, 5, 2, 4, tzinfo=UTC))
+    assert any("（尚未确定）" in line for line in r.movable)
+    r = await build_report(Month(2026, 5), tz=TZ, now=datetime(2026, 5, 20, 4, tzinfo=UTC))
+    assert r.movable == ["本月尚未结束：所有数字截至生成时，以后还会变。"]
+    async with make_client(app) as c:
+        await login(c, "lead")
+        html = (await c.get("/staff/reports/2026-04")).text
+        assert "按时答复率、月末超期：按案件当前的办理期限计算" in html
+        for text in rate_definitions(2).values():
+            assert text in html
+
+
+# ---- items 11 and 12: an adversary who subtracts ------------------------------------------------
+
+# Received per month and team (A, B, C; no case without a team), K = 3.
+ADVERSARY_WORLD = {
+    Month(2027, 1): {"A": 2, "B": 1, "C": 1},
+    Month(2027, 2): {"A": 2, "B": 1, "C": 1},
+    Month(2027, 3): {"A": 1, "B": 5, "C": 2},
+    Month(2027, 4): {"A": 5, "C": 1},
+}
+
+
+async def build_adversary_world() -> dict[str, Team]:
+    teams = {code: await Team.create(code=code.lower(), name=f"{code}班") for code in "ABC"}
+    for month, per_team in ADVERSARY_WORLD.items():
+        for code, n in per_team.items():
+            for i in range(n):
+                await cases.submit_case(
+                    secret_key="k" * 32, nonce=secrets.token_urlsafe(12), category_id=1,
+                    team=teams[code], body=f"{code} 班的意见 {i}。",
+                    today=month.first + timedelta(days=i), tz=TZ)
+    return teams
+
+
+def published(r: Any) -> dict[str, dict[str, int]]:
+    """What a report prints per team table: period → {row label: received}."""
+    out = {str(r.month): {g.label: g.received for g in r.by_team}}
+    for t in r.team_periods:
+        out[t.period] = {g.label: g.received for g in t.rows}
+    return out
+
+
+def subtract_everything(tables: dict[str, dict[str, int]], months: list[Month], k: int
+                        ) -> list[str]:
+    """The adversary: every assignment of per-team monthly counts consistent with every printed
+    table (named rows and 其他, hence the totals), then every sum of one team over any set of
+    months that is the same in all of them and from 1 to K−1."""
+    teams = ["A", "B", "C"]
+    periods = {str(m): [m] for m in months}
+    quarter = [m for m in months if m.month <= 3]
+    periods["2027-Q1"] = quarter
+    periods["2027"] = months
+
+    def compositions(total: int, parts: int) -> list[tuple[int, ...]]:
+        if parts == 1:
+            return [(total,)]
+        return [(i, *rest) for i in range(total + 1) for rest in compositions(total - i,
+                                                                               parts - 1)]
+
+    per_month: list[list[dict[str, int]]] = []
+    for m in months:
+        shown = {t: n for t, n in tables[str(m)].items() if t != "其他"}
+        hidden = [t for t in teams if f"{t}班" not in shown]
+        options = []
+        for combo in compositions(tables[str(m)].get("其他", 0), len(hidden)):
+            cell = {t: shown[f"{t}班"] for t in teams if f"{t}班" in shown}
+            cell.update(zip(hidden, combo, strict=True))
+            options.append(cell)
+        per_month.append(options)
+
+    def consistent(world: tuple[dict[str, int], ...]) -> bool:
+        for period, ms in periods.items():
+            if period not in tables or len(ms) == 1:
+                continue
+            rows = tables[period]
+            sums = {t: sum(world[months.index(m)][t] for m in ms) for t in teams}
+            named = {t for t in teams if f"{t}班" in rows}
+            if any(sums[t] != rows[f"{t}班"] for t in named):
+                return False
+            if sum(sums[t] for t in teams if t not in named) != rows.get("其他", 0):
+                return False
+        return True
+
+    worlds = [w for w in itertools.product(*per_month) if consistent(w)]
+    assert worlds, "the printed tables contradict each other"
+    leaks = []
+    for t in teams:
+        for size in range(1, len(months) + 1):
+            for subset in itertools.combinations(range(len(months)), size):
+                values = {sum(w[i][t] for i in subset) for w in worlds}
+                if len(values) == 1 and 0 < next(iter(values)) < k:
+                    leaks.append(f"{t}班 in {[str(months[i]) for i in subset]}: {values}")
+    return leaks
+
+
+async def test_adversary_who_subtracts_learns_no_small_count(app):
+    await build_adversary_world()
+    march = await build_report(Month(2027, 3), tz=TZ, now=NOW)
+    april = await build_report(Month(2027, 4), tz=TZ, now=NOW)
+    december = await build_report(Month(2027, 12), tz=TZ, now=NOW)
+    jan = await build_report(Month(2027, 1), tz=TZ, now=NOW)
+    feb = await build_report(Month(2027, 2), tz=TZ, now=NOW)
+    tables: dict[str, dict[str, int]] = {}
+    for r in (jan, feb, march, april, december):
+        tables.update(published(r))
+    # Hand-computed. March: B (5) named, A 1 + C 2 = 3 folded. April: A 5 would leave C's 1
+    # alone in 其他 (total − A = 1, what the old "<3" cell gave away): A is folded too.
+    assert tables["2027-03"] == {"B班": 5, "其他": 3}
+    assert tables["2027-04"] == {"其他": 6}
+    assert tables["2027-01"] == {"其他": 4} and tables["2027-02"] == {"其他": 4}
+    # Q1: A 5, B 7, C 4. B named would give "Q1 − March" = 2 for B in Jan–Feb: B is folded.
+    # Then 其他 minus March's B would be B's 2 alone: C, the smallest named, is folded too.
+    # A is named though folded in every month: what the quarter table is for.
+    assert tables["2027-Q1"] == {"A班": 5, "其他": 11}
+    # 2027: naming A (10) would give "2027 − Q1" = A's 5 in April, and April's 其他 minus 5 =
+    # C's 1 there. Everything folds.
+    assert tables["2027"] == {"其他": 22}
+    months = [Month(2027, i) for i in range(1, 5)]
+    assert subtract_everything(tables, months, 3) == []
+
+    # The attack works on what the K rule alone would print for Q1 (every team has 3 or more).
+    naive = {**tables, "2027-Q1": {"A班": 5, "B班": 7, "C班": 4}}
+    assert "B班 in ['2027-01', '2027-02']: {2}" in subtract_everything(naive, months, 3)

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import reports, xlsx
+from .. import org, reports, xlsx
 from ..reports import Month, Report
 from ..settings import Settings
 from ..templating import render
@@ -86,7 +86,7 @@ def bar_chart(
 
 
 def _context(report: Report, settings: Settings) -> dict[str, Any]:
-    categories = bar_chart([(g.label, g.received, g.answered) for g in report.by_category])
+    categories = bar_chart([(g.label, g.received, g.answered or 0) for g in report.by_category])
     trend = bar_chart([(t.month.short, t.received, t.answered) for t in report.trend])
     return {
         "report": report,
@@ -148,6 +148,7 @@ async def page(request: Request) -> Response:
     s = settings_of(request)
     report = await build(month, s)
     context = _context(report, s)
+    context["org"] = await org.get_org()
     current = Month.of(today(request))
     context.update(
         me=session.user, csrf=session.csrf,
@@ -223,5 +224,6 @@ async def export(month: Month, fmt: str, settings: Settings, what: str = "figure
         return json.dumps(report.as_dict(), ensure_ascii=False, indent=2).encode()
     env = make_templates(settings).env
     context = _context(report, settings)
+    context["org"] = await org.get_org()
     context["css"] = (settings.static_dir / "style.css").read_text(encoding="utf-8")
     return env.get_template("staff/report_file.html").render(context).encode()
