@@ -112,6 +112,12 @@ async def test_sqlite_mixed_tables_have_no_rowid(tmp_path):
         conn.close()
 
 
+async def xmin(sql: str, *args: object) -> list[int]:
+    """PostgreSQL transaction ids of the selected rows (column ``x``)."""
+    _, rows = await connections.get("default").execute_query(sql, list(args))
+    return [int(r["x"]) for r in rows]
+
+
 async def test_postgres_scrub_gives_a_days_submitter_rows_one_newer_xmin(pg_url):
     """Before: a submitter's rows have an xmin between two staff actions. After the nightly
     scrub: every submitter row of the day shares one xmin, newer than any staff row."""
@@ -133,11 +139,6 @@ async def test_postgres_scrub_gives_a_days_submitter_rows_one_newer_xmin(pg_url)
         await cases.apply(first.id, "note", lead, now=datetime.now(UTC), tz=tz, body="staff 1")
         second = await seed_case("第二件事，在两次工作人员操作之间提交。")
         await cases.apply(first.id, "note", lead, now=datetime.now(UTC), tz=tz, body="staff 2")
-        conn = connections.get("default")
-
-        async def xmin(sql: str, *args: object) -> list[int]:
-            _, rows = await conn.execute_query(sql, list(args))
-            return [int(r["x"]) for r in rows]
 
         staff = await xmin('SELECT xmin::text::bigint AS x FROM "event" WHERE NOT by_submitter '
                            'ORDER BY seq')
@@ -225,11 +226,6 @@ async def test_postgres_scrub_covers_older_cases_a_submitter_touched(pg_url):
         await cases.apply(old.id, "followup", None, now=datetime.now(UTC), tz=tz, body="补充")
         await Case.filter(id=old.id).update(reopen_count=0)  # as a rating would rewrite it
         await cases.apply(other.id, "note", lead, now=datetime.now(UTC), tz=tz, body="staff 2")
-        conn = connections.get("default")
-
-        async def xmin(sql: str, *args: object) -> list[int]:
-            _, rows = await conn.execute_query(sql, list(args))
-            return [int(r["x"]) for r in rows]
 
         staff = await xmin('SELECT xmin::text::bigint AS x FROM "event" WHERE NOT by_submitter '
                            'ORDER BY seq')

@@ -9,25 +9,9 @@ from tortoise import fields
 async def without_rowid(apps, schema_editor) -> None:
     # DESIGN.md §1.3: like event and notify_outbox (migration 0005), photos are stored in
     # random-key order on SQLite, so the file does not keep the order of uploads.
-    client = schema_editor.client
-    if client.capabilities.dialect != "sqlite":
-        return
-    _, rows = await client.execute_query(
-        "SELECT type, sql FROM sqlite_master WHERE tbl_name = 'photo' AND sql IS NOT NULL")
-    create = next(r["sql"] for r in rows if r["type"] == "table")
-    if "WITHOUT ROWID" in create.upper():
-        return
-    indexes = [r["sql"] for r in rows if r["type"] == "index"]
-    head, _, _ = create.partition("(")
-    body = create[len(head):].rstrip().rstrip(";")
-    await client.execute_script(
-        f'CREATE TABLE "new__photo" {body} WITHOUT ROWID;'
-        'INSERT INTO "new__photo" SELECT * FROM "photo";'
-        'DROP TABLE "photo";'
-        'ALTER TABLE "new__photo" RENAME TO "photo";'
-    )
-    for sql in indexes:
-        await client.execute_script(sql + ";")
+    from suggestbox.sqlite_order import rebuild_without_rowid
+
+    await rebuild_without_rowid(schema_editor.client, "photo")
 
 
 class Migration(migrations.Migration):

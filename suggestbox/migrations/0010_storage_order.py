@@ -7,38 +7,13 @@ from tortoise.migrations import operations as ops
 # which workers acted. Rebuilt WITHOUT ROWID, both are stored in random-key order (their keys are
 # a random UUID and an HMAC). `case` is referenced by other tables: the rebuild runs with foreign
 # keys off and checks them after (SQLite's documented procedure for altering a table).
-TABLES = ("used_form_token", "case")
 
 
 async def forward(apps, schema_editor) -> None:
-    client = schema_editor.client
-    if client.capabilities.dialect != "sqlite":
-        return
-    for table in TABLES:
-        _, rows = await client.execute_query(
-            "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL",
-            [table],
-        )
-        create = next(r["sql"] for r in rows if r["type"] == "table")
-        if "WITHOUT ROWID" in create.upper():
-            continue
-        indexes = [r["sql"] for r in rows if r["type"] == "index"]
-        head, _, _ = create.partition("(")
-        body = create[len(head):].rstrip().rstrip(";")
-        await client.execute_script(
-            "PRAGMA foreign_keys = OFF;"
-            "BEGIN;"
-            f'CREATE TABLE "new__{table}" {body} WITHOUT ROWID;'
-            f'INSERT INTO "new__{table}" SELECT * FROM "{table}";'
-            f'DROP TABLE "{table}";'
-            f'ALTER TABLE "new__{table}" RENAME TO "{table}";'
-            + "".join(sql + ";" for sql in indexes)
-            + "COMMIT;"
-            "PRAGMA foreign_keys = ON;"
-        )
-        _, problems = await client.execute_query("PRAGMA foreign_key_check")
-        if problems:
-            raise RuntimeError(f"foreign keys broken after rebuilding {table}: {problems[:3]}")
+    from suggestbox.sqlite_order import rebuild_without_rowid
+
+    await rebuild_without_rowid(schema_editor.client, "used_form_token")
+    await rebuild_without_rowid(schema_editor.client, "case", referenced=True)
 
 
 class Migration(migrations.Migration):
