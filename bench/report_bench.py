@@ -31,7 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from suggestbox.app import _templates  # noqa: E402
 from suggestbox.cases import local_today  # noqa: E402
 from suggestbox.db import migrate, orm  # noqa: E402
-from suggestbox.reports import Month, build_report, figures_csv  # noqa: E402
+from suggestbox.months import Month  # noqa: E402
+from suggestbox.report_export import figures_csv  # noqa: E402
+from suggestbox.reports import build_report  # noqa: E402
 from suggestbox.settings import Settings  # noqa: E402
 from suggestbox.views.reports import report_context  # noqa: E402
 

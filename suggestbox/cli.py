@@ -281,7 +281,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from .cases import local_today
     from .db import orm
-    from .reports import Month
+    from .months import Month
     from .views.reports import export
 
     try:

@@ -22,7 +22,9 @@ import pytest
 
 from suggestbox import cases
 from suggestbox.models import Team
-from suggestbox.reports import Month, Rate, build_report, figures_csv, percentile, rate_definitions
+from suggestbox.months import Month
+from suggestbox.report_export import figures_csv
+from suggestbox.reports import Rate, build_report, percentile, rate_definitions
 from tests.conftest import ROOT, add_user, login, make_client
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -10,8 +10,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import org, reports, xlsx
-from ..reports import Month, Report
+from .. import org, report_export, reports, xlsx
+from ..months import Month
+from ..reports import Report
 from ..settings import Settings
 from ..templating import render
 from .common import require_staff, settings_of, today
@@ -166,14 +167,14 @@ async def figures_csv(request: Request) -> Response:
     await require_staff(request, *LEADERS)
     month = _month(request)
     report = await build(month, settings_of(request), list_limit=0)
-    return _csv_response(reports.figures_csv(report), f"report-{month}-figures.csv")
+    return _csv_response(report_export.figures_csv(report), f"report-{month}-figures.csv")
 
 
 async def cases_csv(request: Request) -> Response:
     await require_staff(request, *LEADERS)
     month = _month(request)
     rows = await reports.answered_cases(month, tz=settings_of(request).tz)
-    return _csv_response(reports.cases_csv(rows), f"report-{month}-cases.csv")
+    return _csv_response(report_export.cases_csv(rows), f"report-{month}-cases.csv")
 
 
 async def report_xlsx(request: Request) -> Response:
@@ -191,8 +192,8 @@ async def xlsx_bytes(month: Month, settings: Settings) -> bytes:
     """Two sheets: the figures and the answered cases, numbers as numbers."""
     report = await build(month, settings, list_limit=0)
     listed = await reports.answered_cases(month, tz=settings.tz)
-    return xlsx.workbook([("数字", reports.figures_rows(report)),
-                          ("案件", reports.cases_rows(listed))])
+    return xlsx.workbook([("数字", report_export.figures_rows(report)),
+                          ("案件", report_export.cases_rows(listed))])
 
 
 routes = [
@@ -216,10 +217,10 @@ async def export(month: Month, fmt: str, settings: Settings, what: str = "figure
     if fmt == "xlsx":
         return await xlsx_bytes(month, settings)
     if fmt == "csv" and what == "cases":
-        return reports.cases_csv(await reports.answered_cases(month, tz=settings.tz))
+        return report_export.cases_csv(await reports.answered_cases(month, tz=settings.tz))
     report = await build(month, settings, list_limit=None if fmt != "html" else reports.LIST_LIMIT)
     if fmt == "csv":
-        return reports.figures_csv(report)
+        return report_export.figures_csv(report)
     if fmt == "json":
         return json.dumps(report.as_dict(), ensure_ascii=False, indent=2).encode()
     env = make_templates(settings).env
