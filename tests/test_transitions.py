@@ -83,12 +83,12 @@ async def test_every_action_from_every_state(app):
             actor = _actor(action, leader, handler)
             kwargs = _args(action, handler, other, main)
             if state in rule.sources:
-                await _apply(case.id, action, actor, **kwargs)
+                event = await _apply(case.id, action, actor, **kwargs)
                 await case.refresh_from_db()
                 assert case.status == (rule.target or state), (action, state)
                 assert await Event.filter(case_id=case.id).count() == before + 1, (action, state)
-                last = await Event.filter(case_id=case.id).order_by("-seq").first()
-                assert last is not None and last.action == action
+                last = await Event.get(id=event.id)
+                assert last.action == action
                 assert last.by_submitter == (actor is None)
             else:
                 with pytest.raises(DomainError) as refused:
