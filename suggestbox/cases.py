@@ -512,7 +512,10 @@ async def apply(
         if step.changed:
             await Case.filter(id=case.id).using_db(conn).update(**step.changed)
         event = await _append(
-            case, action, actor, conn=conn, from_status=case.status, to_status=rule.target,
+            # An event that changes no status records none: a note's "from" would tell which
+            # side of a worker's 不满意 (a status change at day precision) it was written.
+            case, action, actor, conn=conn,
+            from_status=case.status if rule.target is not None else None, to_status=rule.target,
             body=step.body, detail=step.detail, public=rule.public,
             at=day_start(step.today, tz) if actor is None else now,
         )

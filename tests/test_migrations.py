@@ -266,3 +266,27 @@ async def test_follow_up_numbers_do_not_place_it_among_the_days_staff_events(app
     assert all(s < 0 for s in follow) and follow[1] == follow[0] + 1
     shown = [e.action for e in await cases.timeline(case, public_only=False, tz=tz)]
     assert shown == ["submit", "followup", "followup", "note", "note"]
+
+
+async def test_events_without_a_status_change_record_no_status(app):
+    """A note written after a worker's 不满意 must not say so through its stored status."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from suggestbox import cases
+    from suggestbox.models import Event
+    from tests.conftest import add_user, seed_case
+
+    tz = ZoneInfo("Asia/Shanghai")
+    lead = await add_user("lead", "leader")
+    case = await seed_case("更衣室漏水。")
+    now = datetime.now(UTC)
+    await cases.apply(case.id, "accept", lead, now=now, tz=tz, assignee_id=lead.id)
+    await cases.apply(case.id, "reply", lead, now=now, tz=tz, body="已修。")
+    await cases.apply(case.id, "note", lead, now=now, tz=tz, body="before")
+    await cases.apply(case.id, "rate", None, now=now, tz=tz, rating="unsatisfied", body="没修好")
+    await cases.apply(case.id, "note", lead, now=now, tz=tz, body="after")
+    notes = await Event.filter(case_id=case.id, action__in=["note", "followup", "transfer"])
+    assert notes and all(e.from_status is None and e.to_status is None for e in notes)
+    reopened = await Event.get(case_id=case.id, action="rate_unsatisfied")
+    assert (reopened.from_status, reopened.to_status) == ("answered", "in_progress")
