@@ -26,7 +26,7 @@ from tortoise.functions import Count, Max
 from ..cases import Status
 from ..models import Case, Category, Event, Photo
 from ..templating import render
-from .common import parse_id
+from .common import parse_id, photo_response
 
 PAGE_SIZE = 20
 CACHE_SECONDS = 30.0
@@ -210,8 +210,7 @@ async def board_photo(request: Request) -> Response:
     found = await Photo.get_or_none(id=photo_id, published=True, case__published=True)
     if found is None:
         raise HTTPException(404)
-    return Response(found.data, media_type="image/jpeg", headers={
-        "cache-control": "no-store", "content-disposition": "inline"})
+    return photo_response(found.data)
 
 
 routes = [

@@ -9,6 +9,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
+from starlette.responses import Response
 
 from .. import edge
 from ..auth import load_session
@@ -85,6 +86,12 @@ async def read_photo_form(request: Request, max_files: int) -> FormData:
         raise HTTPException(400, "表单格式有误，请返回重试。") from exc
     except Exception as exc:
         raise HTTPException(400, "表单格式有误，请返回重试。") from exc
+
+
+def photo_response(data: bytes) -> Response:
+    """A stored photo: a fixed content type, never cached (nosniff comes from the middleware)."""
+    return Response(data, media_type="image/jpeg", headers={
+        "cache-control": "no-store", "content-disposition": "inline"})
 
 
 def uploads(form: FormData, name: str) -> list[UploadFile]:

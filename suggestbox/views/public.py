@@ -176,15 +176,18 @@ async def submit(request: Request) -> Response:
                 return _receipt_redirect(request, nonce)
             # The same form sent again long after: nothing new is stored, and the receipt stays
             # hidden (someone else may be holding the phone now).
-            return render(request, "receipt.html", {
-                "receipt": None, "already": True,
-                "show_again_minutes": receipts.SHOW_AGAIN_SECONDS // 60,
-            }, 409)
+            return render(request, "receipt.html", await _receipt_context(None, already=True),
+                          409)
     context = await _submit_context(request, team)
     context.update(errors=errors, form={"body": field(form, "body")[: s.text_max * 2],
                                         "category": field(form, "category"),
                                         "team_choice": team_choice})
     return render(request, "submit.html", context, status_code=422)
+
+
+async def _receipt_context(receipt: str | None, *, already: bool = False) -> dict[str, object]:
+    return {"receipt": receipt, "already": already, "org": await org.get_org(),
+            "show_again_minutes": receipts.SHOW_AGAIN_SECONDS // 60}
 
 
 async def receipt_page(request: Request) -> Response:
@@ -199,10 +202,7 @@ async def receipt_page(request: Request) -> Response:
                                                                   nonce))
         if used is not None and used.wrapped:
             receipt = tokens.unwrap(nonce, used.wrapped)
-    response = render(request, "receipt.html", {
-        "receipt": receipt, "show_again_minutes": receipts.SHOW_AGAIN_SECONDS // 60,
-        "org": await org.get_org(),
-    })
+    response = render(request, "receipt.html", await _receipt_context(receipt))
     if receipt is None and RECEIPT_COOKIE in request.cookies:
         response.delete_cookie(RECEIPT_COOKIE, path="/")
     return response

@@ -23,6 +23,7 @@ from .common import (
     field,
     now_utc,
     parse_id,
+    photo_response,
     read_form,
     require_staff,
     settings_of,
@@ -251,8 +252,7 @@ async def photo(request: Request) -> Response:
                          and found.case.assignee_id != user.id):  # type: ignore[attr-defined]
         raise HTTPException(404)
     data = found.thumb if request.query_params.get("thumb") == "1" else found.data
-    return Response(data, media_type="image/jpeg", headers={
-        "cache-control": "no-store", "content-disposition": "inline"})
+    return photo_response(data)
 
 
 # ---- own account ----------------------------------------------------------------------------
