@@ -18,7 +18,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from .cases import DomainError
-from .models import StaffSession, StaffUser
+from .depot import check_role_unit, single_workshop
+from .models import StaffSession, StaffUser, Unit
 from .tokens import new_csrf
 
 ROLES: dict[str, str] = {"admin": "管理员", "leader": "领导", "handler": "承办人"}
@@ -100,19 +101,25 @@ async def authenticate(username: str, password: str,
     return user
 
 
-async def add_user(username: str, role: str, password: str, display_name: str = "") -> StaffUser:
+async def add_user(username: str, role: str, password: str, display_name: str = "",
+                   unit: Unit | None = None) -> StaffUser:
+    """A new staff account in ``unit`` (a workshop or desk), or a depot role without one."""
     username = username.strip()
     if not username or len(username) > 64 or any(c.isspace() for c in username):
         raise DomainError("用户名不能为空、不能含空格，最多 64 个字符。", field="username")
     if role not in ROLES:
         raise DomainError("角色只能是 admin、leader 或 handler。", field="role")
+    if unit is None and role == "handler":
+        # With one workshop, a handler works in it (as before the depot tree).
+        unit = await single_workshop()
+    check_role_unit(role, unit)
     check_password_rules(password)
     if await StaffUser.filter(username=username).exists():
         raise DomainError("这个用户名已经存在。", field="username")
     return await StaffUser.create(
         username=username, role=role,
         password_hash=await asyncio.to_thread(hash_password, password),
-        display_name=display_name.strip()[:64],
+        display_name=display_name.strip()[:64], unit=unit,
     )
 
 

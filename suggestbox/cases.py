@@ -20,7 +20,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from . import notify, receipts, tokens
-from .models import Case, Category, Event, Photo, StaffUser, Team, UsedFormToken
+from .models import Case, Category, Event, Photo, StaffUser, Team, Unit, UsedFormToken
 from .photos import CleanPhoto
 
 
@@ -113,8 +113,8 @@ async def _assign(step: Step) -> None:
     a = step.args
     assignee = await StaffUser.get_or_none(id=a.assignee_id, active=True) \
         if a.assignee_id else None
-    if assignee is None or assignee.role not in ANY_STAFF:
-        raise DomainError("请选择承办人。", field="assignee")
+    if assignee is None or assignee.role not in ANY_STAFF or not may_see(assignee, step.case):
+        raise DomainError("请选择本单位的承办人。", field="assignee")
     if assignee.id == step.case.assignee_id and step.case.assignee_id is not None:  # type: ignore[attr-defined]
         raise DomainError("转办需要选择另一位承办人。", field="assignee")
     deadline = a.deadline
@@ -202,6 +202,8 @@ async def _merge(step: Step) -> None:
 
 
 async def _publish(step: Step) -> None:
+    if is_desk_case(step.case):
+        raise DomainError("直接反映给段级渠道的事项不上车间的公示栏。")
     step.changed.update(published=True, public_summary=step.body,
                         show_reply=step.args.show_reply, published_at=step.now)
     chosen: set[uuid.UUID] = set()
@@ -330,6 +332,8 @@ async def submit_case(
     category_id: int,
     team: Team | None,
     body: str,
+    workshop: Unit | None = None,
+    desk: Unit | None = None,
     today: date,
     tz: ZoneInfo,
     first_use: Callable[[], Awaitable[None]] | None = None,
@@ -349,9 +353,15 @@ async def submit_case(
         return await _replayed(secret_key, nonce, previous)
     if first_use is not None:
         await first_use()
+    if workshop is None:  # older callers: the oldest workshop (see models.py)
+        workshop = await Unit.filter(kind="workshop").order_by("id").first()
+        if workshop is None:
+            raise DomainError("意见箱还没有开通。")
     category = await Category.get_or_none(id=category_id, active=True)
-    if category is None:
+    if category is None or category.workshop_id not in (None, workshop.id):  # type: ignore[attr-defined]
         raise DomainError("请选择一个类别。", field="category")
+    if team is not None and team.workshop_id != workshop.id:  # type: ignore[attr-defined]
+        team = None
     receipt = receipts.new_receipt()
     try:
         async with in_transaction() as conn:
@@ -364,6 +374,8 @@ async def submit_case(
                 category=category,
                 team=team,
                 body=body,
+                unit=desk or workshop,
+                workshop=workshop,
                 status=Status.NEW,
                 received_on=today,
             )
@@ -435,10 +447,26 @@ async def find_by_receipt(secret_key: str, typed: str) -> Case | None:
         digest = receipts.receipt_hash(secret_key, typed)
     except receipts.InvalidReceipt:
         return None
-    return await Case.get_or_none(receipt_hash=digest).select_related("category", "team")
+    return await Case.get_or_none(receipt_hash=digest).select_related("category", "team", "unit")
 
 
 # ---- transitions ----------------------------------------------------------------------------
+
+def is_desk_case(case: Case) -> bool:
+    """Addressed to a depot desk (段工会, 纪检) instead of the workshop it came from."""
+    return case.unit_id != case.workshop_id  # type: ignore[attr-defined]
+
+
+def may_see(user: StaffUser, case: Case) -> bool:
+    """Whether a staff account may see this case at all (a handler also needs the assignment).
+
+    An account of a workshop or desk sees that unit's cases; a depot role (no unit) sees every
+    workshop's cases and never a desk's."""
+    unit_id = user.unit_id  # type: ignore[attr-defined]
+    if unit_id is not None:
+        return bool(unit_id == case.unit_id)  # type: ignore[attr-defined]
+    return not is_desk_case(case)
+
 
 def role_of(actor: StaffUser | None) -> str:
     return actor.role if actor is not None else "submitter"
@@ -453,6 +481,8 @@ def _permission_error(rule: Rule, case: Case, actor: StaffUser | None) -> str | 
     role = role_of(actor)
     if role not in rule.roles:
         return f"您没有权限执行“{rule.label}”。"
+    if actor is not None and not may_see(actor, case):
+        return "找不到这件事。"
     if role == "handler" and actor is not None and case.assignee_id != actor.id:  # type: ignore[attr-defined]
         return "这件事没有交办给您。"
     if Status(case.status) not in rule.sources:
@@ -528,7 +558,8 @@ async def _merge_target(case: Case, number: str | None) -> Case:
     ref = (number or "").strip().upper().replace("#", "")
     if len(ref) != 8 or any(c not in "0123456789ABCDEF" for c in ref):
         raise DomainError("请填写主案件的 8 位编号。", field="merge_into")
-    candidates = await _cases_with_prefix(ref.lower())
+    candidates = [c for c in await _cases_with_prefix(ref.lower())
+                  if c.unit_id == case.unit_id]  # type: ignore[attr-defined]
     if len(candidates) != 1:
         raise DomainError("找不到这个编号的案件。", field="merge_into")
     main = candidates[0]

@@ -7,13 +7,41 @@ the order of submissions.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
+from tortoise.signals import pre_save
+
+
+class Unit(Model):
+    # A node of the depot's tree below the depot itself: a workshop (车间), whose box workers
+    # use, or a depot desk (段级渠道, such as 段工会 or 纪检) that a worker may address a case to
+    # instead of the workshop. The depot is the deployment (its name is in ``site_setting``).
+
+    id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=32, unique=True)
+    name = fields.CharField(max_length=64)
+    kind = fields.CharField(max_length=16)  # workshop | desk
+    sort_order = fields.IntField(default=0)
+    active = fields.BooleanField(default=True)
+
+    class Meta:
+        table = "unit"
+        ordering = ["sort_order", "id"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Category(Model):
     id = fields.IntField(primary_key=True)
+    # Names are unique in the depot: a name several workshops need becomes a depot default.
     name = fields.CharField(max_length=32, unique=True)
+    # None: a depot default, offered in every workshop; else a workshop's own addition.
+    workshop: fields.ForeignKeyNullableRelation[Unit] = fields.ForeignKeyField(
+        "models.Unit", related_name="categories", null=True, on_delete=fields.RESTRICT
+    )
     deadline_days = fields.IntField(default=7)
     sort_order = fields.IntField(default=0)
     active = fields.BooleanField(default=True)
@@ -27,11 +55,16 @@ class Category(Model):
 
 
 class Team(Model):
-    # A team (班组) or location; its code is carried in QR links as ``/?t=<code>``.
+    # A team (班组) or location of a workshop; its code is carried in QR links as
+    # ``/w/<workshop>/?t=<code>``. Codes are unique in the depot (old ``/?t=`` posters keep
+    # working). ``workshop`` is set for every team (nullable only for the migration).
 
     id = fields.IntField(primary_key=True)
     code = fields.CharField(max_length=32, unique=True)
     name = fields.CharField(max_length=64)
+    workshop: fields.ForeignKeyNullableRelation[Unit] = fields.ForeignKeyField(
+        "models.Unit", related_name="teams", null=True, on_delete=fields.RESTRICT
+    )
     sort_order = fields.IntField(default=0)
     active = fields.BooleanField(default=True)
 
@@ -48,6 +81,10 @@ class StaffUser(Model):
     username = fields.CharField(max_length=64, unique=True)
     display_name = fields.CharField(max_length=64, default="")
     role = fields.CharField(max_length=16)  # admin | leader | handler
+    # The workshop or depot desk this account works in; None: a depot role (admin, leader).
+    unit: fields.ForeignKeyNullableRelation[Unit] = fields.ForeignKeyField(
+        "models.Unit", related_name="staff", null=True, on_delete=fields.RESTRICT
+    )
     password_hash = fields.CharField(max_length=255)
     active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -79,6 +116,15 @@ class StaffSession(Model):
 class Case(Model):
     id = fields.UUIDField(primary_key=True)
     receipt_hash = fields.CharField(max_length=64, unique=True)
+    # Who handles it: the workshop, or the depot desk the worker addressed it to (then the
+    # workshop never sees it). ``workshop``: the box it came through. Both are set for every
+    # case and never change (nullable only for the migration that filled them).
+    unit: fields.ForeignKeyNullableRelation[Unit] = fields.ForeignKeyField(
+        "models.Unit", related_name="cases", null=True, on_delete=fields.RESTRICT
+    )
+    workshop: fields.ForeignKeyNullableRelation[Unit] = fields.ForeignKeyField(
+        "models.Unit", related_name="box_cases", null=True, on_delete=fields.RESTRICT
+    )
     category: fields.ForeignKeyRelation[Category] = fields.ForeignKeyField(
         "models.Category", related_name="cases", on_delete=fields.RESTRICT
     )
@@ -118,6 +164,8 @@ class Case(Model):
             ("received_on", "id"),  # the queue's keyset paging
             ("published", "status", "published_at", "closed_at"),  # the board and its version
             ("deadline",),  # overdue checks and reports
+            ("unit_id", "received_on", "id"),  # a unit's queue and report
+            ("unit_id", "status"),  # a unit's counts by status
         )
 
     @property
@@ -184,6 +232,11 @@ class Channel(Model):
     secret = fields.CharField(max_length=255, default="")
     user: fields.ForeignKeyNullableRelation[StaffUser] = fields.ForeignKeyField(
         "models.StaffUser", related_name="channels", null=True, on_delete=fields.CASCADE
+    )
+    # A group channel hears the cases of this workshop or depot desk; None: a depot group,
+    # which hears every workshop's cases (never a desk's).
+    unit: fields.ForeignKeyNullableRelation[Unit] = fields.ForeignKeyField(
+        "models.Unit", related_name="channels", null=True, on_delete=fields.CASCADE
     )
     enabled = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -268,3 +321,29 @@ class Photo(Model):
 
     class Meta:
         table = "photo"
+
+
+# ---- defaults of the tree ---------------------------------------------------------------------
+# A team or case saved without a workshop (a single-workshop installation's scripts, an old
+# caller) belongs to the oldest workshop: the one a single-workshop database migrated into.
+# Every path in the application names the workshop; this only keeps older callers correct.
+
+async def _oldest_workshop_id(db: Any) -> int | None:
+    unit = await Unit.filter(kind="workshop").order_by("id").using_db(db).first()
+    return unit.id if unit else None
+
+
+@pre_save(Team)
+async def _team_in_workshop(sender: type[Team], instance: Team, using_db: Any,
+                            update_fields: Any) -> None:
+    if instance.workshop_id is None:  # type: ignore[attr-defined]
+        instance.workshop_id = await _oldest_workshop_id(using_db)  # type: ignore[attr-defined]
+
+
+@pre_save(Case)
+async def _case_in_workshop(sender: type[Case], instance: Case, using_db: Any,
+                            update_fields: Any) -> None:
+    if instance.workshop_id is None:  # type: ignore[attr-defined]
+        instance.workshop_id = await _oldest_workshop_id(using_db)  # type: ignore[attr-defined]
+    if instance.unit_id is None:  # type: ignore[attr-defined]
+        instance.unit_id = instance.workshop_id  # type: ignore[attr-defined]

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
+from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from .models import Case, Category, Channel, OutboxMessage, StaffUser
@@ -90,17 +90,24 @@ class Note:
     summary: str = ""
 
 
-async def _group_channels(conn: BaseDBAsyncClient | None) -> list[Channel]:
-    return await Channel.filter(enabled=True, user_id=None).using_db(conn)
+async def _group_channels(case: Case, conn: BaseDBAsyncClient | None) -> list[Channel]:
+    """The group channels that hear about this case: its workshop's or desk's groups, and for a
+    workshop's case the depot groups too. A case addressed to a desk (段工会, 纪检) never
+    reaches a workshop's or the depot's group: only the desk's own."""
+    qs = Channel.filter(enabled=True, user_id=None)
+    unit_id = case.unit_id  # type: ignore[attr-defined]
+    if unit_id != case.workshop_id:  # type: ignore[attr-defined]
+        return await qs.filter(unit_id=unit_id).using_db(conn)
+    return await qs.filter(Q(unit_id=unit_id) | Q(unit_id=None)).using_db(conn)
 
 
-async def _personal_or_group(user_id: int | None, conn: BaseDBAsyncClient | None
+async def _personal_or_group(case: Case, user_id: int | None, conn: BaseDBAsyncClient | None
                              ) -> list[Channel]:
     if user_id is not None:
         own = await Channel.filter(enabled=True, user_id=user_id).using_db(conn)
         if own:
             return own
-    return await _group_channels(conn)
+    return await _group_channels(case, conn)
 
 
 async def _write(channels: Iterable[Channel], note: Note, *, today: date, tz: ZoneInfo,
@@ -140,7 +147,7 @@ async def enqueue_for_event(
     if action == "submit":
         note = Note("new_case", "新案件待受理", [f"类别：{cat}", "请到待受理队列查看并受理。"],
                     QUEUE_NEW, summary=cat)
-        return await _write(await _group_channels(conn), note, today=today, tz=tz, conn=conn)
+        return await _write(await _group_channels(case, conn), note, today=today, tz=tz, conn=conn)
     if action in ("accept", "transfer"):
         assignee_id = changes.get("assignee_id")
         deadline = changes.get("deadline", case.deadline)
@@ -150,7 +157,7 @@ async def enqueue_for_event(
             lines.append(f"办理期限：{deadline.isoformat()}")
         note = Note("assigned", "案件已交办" if action == "accept" else "案件已转办", lines,
                     case_path(case), summary=f"{number}（{cat}，承办人 {who}）")
-        return await _write(await _personal_or_group(assignee_id, conn), note, today=today,
+        return await _write(await _personal_or_group(case, assignee_id, conn), note, today=today,
                             tz=tz, conn=conn)
     if action == "rate_unsatisfied":
         assignee_id = case.assignee_id  # type: ignore[attr-defined]
@@ -158,7 +165,7 @@ async def enqueue_for_event(
         note = Note("unsatisfied", "提交人评价“不满意”，案件已重新办理",
                     [f"编号：{number}", f"类别：{cat}", f"承办人：{who}"], case_path(case),
                     summary=f"{number}（{cat}）")
-        targets = {ch.id: ch for ch in await _group_channels(conn)}
+        targets = {ch.id: ch for ch in await _group_channels(case, conn)}
         if assignee_id is not None:
             own = await Channel.filter(enabled=True, user_id=assignee_id).using_db(conn)
             targets.update({ch.id: ch for ch in own})
@@ -167,7 +174,7 @@ async def enqueue_for_event(
         note = Note("returned", "案件被退回，待重新交办",
                     [f"编号：{number}", f"类别：{cat}"], case_path(case),
                     summary=f"{number}（{cat}）")
-        return await _write(await _group_channels(conn), note, today=today, tz=tz, conn=conn)
+        return await _write(await _group_channels(case, conn), note, today=today, tz=tz, conn=conn)
     return 0
 
 
@@ -181,12 +188,12 @@ async def enqueue_reminder(case: Case, kind: str, deadline: date, *, today: date
              f"办理期限：{deadline.isoformat()}"]
     if kind == "due_tomorrow":
         title = "案件明天到期"
-        channels = await _personal_or_group(case.assignee_id, None)  # type: ignore[attr-defined]
+        channels = await _personal_or_group(case, case.assignee_id, None)  # type: ignore[attr-defined]
     else:
         late = (today - deadline).days
         title = "案件超期未受理（升级提醒）" if case.status == "new" else "案件已超期（升级提醒）"
         lines.append(f"已超期 {late} 天")
-        channels = await _group_channels(None)  # the leaders' group
+        channels = await _group_channels(case, None)  # the leaders' group
     note = Note(kind, title, lines, case_path(case), summary=f"{number}（期限 {deadline}）")
     dedup = f"{kind}:{case.id.hex}:{deadline.isoformat()}"
     wanted = {f"{ch.id}:{dedup}": ch for ch in channels}

@@ -277,17 +277,21 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
 
 async def seed_case(body: str = "通过领域函数直接创建的案件。", category_id: int = 1,
                     team: Any = None, secret_key: str = "seed-secret",
-                    photos: Any = ()) -> Any:
-    """Create a case through the domain function (no HTTP, no throttling); return it."""
+                    photos: Any = (), workshop: Any = None, desk: Any = None) -> Any:
+    """Create a case through the domain function (no HTTP, no throttling); return it.
+    ``workshop``: the box (default: the oldest workshop); ``desk``: addressed to a depot desk."""
     import secrets as _secrets
     from zoneinfo import ZoneInfo
 
     from suggestbox.cases import submit_case
+    from suggestbox.models import Unit
 
+    if workshop is None:
+        workshop = await Unit.filter(kind="workshop").order_by("id").first()
     result = await submit_case(
         secret_key=secret_key, nonce=_secrets.token_urlsafe(18), category_id=category_id,
         team=team, body=body, today=workshop_today(), tz=ZoneInfo("Asia/Shanghai"),
-        photos=photos,
+        photos=photos, workshop=workshop, desk=desk,
     )
     return result.case
 

@@ -23,8 +23,9 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from tortoise.functions import Count, Max
 
+from .. import depot, org
 from ..cases import Status
-from ..models import Case, Category, Event, Photo
+from ..models import Case, Category, Event, Photo, Unit
 from ..templating import render
 from .common import parse_id, photo_response
 
@@ -78,8 +79,11 @@ def _next_month(first: date) -> date:
     return date(first.year + first.month // 12, first.month % 12 + 1, 1)
 
 
-def published_cases() -> Any:
-    return Case.filter(published=True, status__in=BOARD_STATUSES)
+def published_cases(workshop_id: int | None = None) -> Any:
+    """Published cases, of one workshop's board when ``workshop_id`` is given (a case addressed
+    to a depot desk is never published)."""
+    qs = Case.filter(published=True, status__in=BOARD_STATUSES)
+    return qs if workshop_id is None else qs.filter(unit_id=workshop_id)
 
 
 @dataclass
@@ -110,8 +114,9 @@ class BoardPage:
     filters: Filters
 
 
-async def board_page(filters: Filters, page_size: int = PAGE_SIZE) -> BoardPage:
-    qs = published_cases()
+async def board_page(filters: Filters, page_size: int = PAGE_SIZE,
+                     workshop_id: int | None = None) -> BoardPage:
+    qs = published_cases(workshop_id)
     if filters.category:
         qs = qs.filter(category_id=filters.category)
     if filters.month:
@@ -130,9 +135,9 @@ async def board_item(case_id: uuid.UUID) -> BoardItem | None:
     return (await _with_replies([case]))[0]
 
 
-async def board_version() -> tuple[Any, ...]:
+async def board_version(workshop_id: int | None = None) -> tuple[Any, ...]:
     """Changes whenever what the board shows changes through publish, unpublish, reopen or close."""
-    row = await published_cases().annotate(
+    row = await published_cases(workshop_id).annotate(
         n=Count("id"), p=Max("published_at"), c=Max("closed_at")).first().values("n", "p", "c")
     return (row["n"], str(row["p"]), str(row["c"])) if row else (0, "", "")
 
@@ -172,17 +177,32 @@ def cache_of(request: Request) -> PageCache:
 # ---- views ----------------------------------------------------------------------------------
 
 async def board(request: Request) -> Response:
+    """A workshop's board: ``/w/<code>/board``, or ``/board`` while there is one workshop
+    (with several, ``/board`` lists the workshops' boards)."""
+    code = request.path_params.get("workshop")
+    if code is None:
+        workshop = await depot.single_workshop()
+        if workshop is None:
+            return render(request, "choose.html", {"workshops": await depot.workshops(),
+                                                   "org": await org.get_org()})
+    else:
+        workshop = await depot.unit_by_code(code, depot.WORKSHOP)
+        if workshop is None or not workshop.active:
+            raise HTTPException(404, "没有这个车间的公示栏。")
     filters = parse_filters(request.query_params)
     cache = cache_of(request)
-    key = filters.query()
-    version = await board_version()
+    base = request.url.path
+    key = base + filters.query()
+    version = await board_version(workshop.id)
     body = cache.get(key, version)
     if body is None:
-        page = await board_page(filters, PAGE_SIZE)
+        page = await board_page(filters, PAGE_SIZE, workshop.id)
         if filters.page > page.pages:
             raise HTTPException(404, "没有这一页。")
         response = render(request, "board.html", {
-            "page": page, "filters": filters, "categories": await Category.all(),
+            "page": page, "filters": filters, "base": base, "workshop": workshop,
+            "in_tree": code is not None,
+            "categories": await Category.filter(depot.categories_for(workshop)),
         })
         body = bytes(response.body)
         cache.put(key, version, body)
@@ -198,7 +218,9 @@ async def board_item_page(request: Request) -> Response:
     if item is None:
         raise HTTPException(404, "公示栏里没有这一条（可能已撤下）。")
     shown = await Photo.filter(case_id=case_id, published=True).values_list("id", flat=True)
-    return render(request, "board_item.html", {"item": item, "photo_ids": shown})
+    unit = await Unit.get(id=item.case.unit_id)  # type: ignore[attr-defined]
+    back = "/board" if await depot.single_workshop() else f"/w/{unit.code}/board"
+    return render(request, "board_item.html", {"item": item, "photo_ids": shown, "back": back})
 
 
 async def board_photo(request: Request) -> Response:
@@ -215,6 +237,7 @@ async def board_photo(request: Request) -> Response:
 
 routes = [
     Route("/board", board, methods=["GET"]),
+    Route("/w/{workshop:str}/board", board, methods=["GET"]),
     Route("/board/photos/{photo_id:str}", board_photo, methods=["GET"]),
     Route("/board/{case_id:str}", board_item_page, methods=["GET"]),
 ]

@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import cases, org, photos, receipts, tokens
+from .. import cases, depot, org, photos, receipts, tokens
 from ..cases import DomainError, Status
-from ..models import Case, Category, Photo, Team, UsedFormToken
+from ..models import Case, Photo, Team, Unit, UsedFormToken
 from ..settings import Settings
 from ..templating import render
 from ..throttle import Throttle
@@ -39,10 +39,16 @@ log = logging.getLogger("suggestbox")
 RECEIPT_COOKIE = "sb_receipt"
 
 
-async def _submit_context(request: Request, team: Team | None) -> dict[str, object]:
+async def _submit_context(request: Request, workshop: Unit, team: Team | None
+                          ) -> dict[str, object]:
     s = settings_of(request)
     return {
-        "categories": await Category.filter(active=True),
+        "categories": await depot.offered_categories(workshop),
+        "workshop": workshop,
+        # The form posts back to where it was shown: ``/`` (one workshop) or ``/w/<code>/``.
+        "box_path": request.url.path,
+        "in_tree": "workshop" in request.path_params,
+        "desks": await depot.desks(),
         "team": team,
         "token": tokens.issue(s.secret_key, today(request)),
         "limits": (s.text_min, s.text_max),
@@ -60,16 +66,49 @@ def _show_again_nonce(request: Request) -> str | None:
     return receipts.show_again_nonce(settings_of(request).secret_key, value, time.time())
 
 
-async def _team(code: str) -> Team | None:
+async def _team(code: str, workshop: Unit | None) -> Team | None:
+    """An active team of this workshop (any workshop's when ``workshop`` is None)."""
     code = code.strip()
     if not code or len(code) > 32:
         return None
-    return await Team.get_or_none(code=code, active=True)
+    qs = Team.filter(code=code, active=True)
+    if workshop is not None:
+        qs = qs.filter(workshop_id=workshop.id)
+    return await qs.first()
+
+
+async def _workshop(request: Request) -> Unit | None:
+    """The box this request is for: ``/w/<code>/``, or ``/`` while there is one workshop."""
+    code = request.path_params.get("workshop")
+    if code is None:
+        return await depot.single_workshop()
+    found = await depot.unit_by_code(code, depot.WORKSHOP)
+    if found is None or not found.active:
+        raise HTTPException(404, "没有这个车间的意见箱，请扫描车间张贴的二维码。")
+    return found
+
+
+async def _choose(request: Request) -> Response:
+    """``/`` with several workshops: a team link from an old poster goes to its workshop's box;
+    anything else lists the workshops' boxes."""
+    team = await _team(request.query_params.get("t", ""), None)
+    if team is not None:
+        unit = await Unit.get(id=team.workshop_id)  # type: ignore[attr-defined]
+        return RedirectResponse(f"/w/{unit.code}/?t={team.code}", status_code=303)
+    return render(request, "choose.html", {"workshops": await depot.workshops(),
+                                           "org": await org.get_org()})
 
 
 async def submit_page(request: Request) -> Response:
-    team = await _team(request.query_params.get("t", ""))
-    return render(request, "submit.html", await _submit_context(request, team))
+    workshop = await _workshop(request)
+    if workshop is None:
+        return await _choose(request)
+    team = await _team(request.query_params.get("t", ""), workshop)
+    return render(request, "submit.html", await _submit_context(request, workshop, team))
+
+
+def _slash(request: Request) -> Response:
+    return RedirectResponse(f"/w/{request.path_params['workshop']}/", status_code=308)
 
 
 def _window_key(secret_key: str, nonce: str) -> str:
@@ -130,12 +169,15 @@ async def _photos_of(files: list[bytes], s: Settings) -> tuple[list[photos.Clean
 async def submit(request: Request) -> Response:
     s = settings_of(request)
     throttle = throttle_of(request)
+    workshop = await _workshop(request)
+    if workshop is None:
+        raise HTTPException(404, "请先选择车间。")
     if not await submit_allowed(request):
         return render(request, "error.html",
                       {"code": 429, "message": "提交太频繁了，请过几分钟再试。"}, 429)
     form = await read_photo_form(request, max_files=10)
     files = await _take_files(form)
-    team = await _team(field(form, "team"))
+    team = await _team(field(form, "team"), workshop)
     # A team link records the team only while the worker leaves "注明班组" chosen.
     team_choice = field(form, "team_choice") or ("team" if team else "")
     recorded_team = team if team_choice == "team" else None
@@ -156,6 +198,11 @@ async def submit(request: Request) -> Response:
         errors["category"] = "请选择一个类别。"
     if team is not None and team_choice not in ("team", "none"):
         errors["team"] = "请选择是否注明班组。"
+    # Addressed to a depot desk (段工会, 纪检) instead of the workshop: "" is the workshop.
+    to = field(form, "to").strip()[:32]
+    desk = await depot.unit_by_code(to, depot.DESK) if to else None
+    if to and (desk is None or not desk.active):
+        errors["to"] = "请重新选择交给谁看。"
     cleaned, photo_error = await _photos_of(files, s)
     if photo_error:
         errors["photos"] = photo_error
@@ -167,6 +214,7 @@ async def submit(request: Request) -> Response:
             done = await cases.submit_case(
                 secret_key=s.secret_key, nonce=nonce, category_id=category_id,
                 team=recorded_team, body=body, today=today(request), tz=s.tz,
+                workshop=workshop, desk=desk,
                 first_use=lambda: _open_window(throttle, window), photos=cleaned,
             )
         except DomainError as e:
@@ -178,15 +226,21 @@ async def submit(request: Request) -> Response:
             # hidden (someone else may be holding the phone now).
             return render(request, "receipt.html", await _receipt_context(None, already=True),
                           409)
-    context = await _submit_context(request, team)
+    context = await _submit_context(request, workshop, team)
     context.update(errors=errors, form={"body": field(form, "body")[: s.text_max * 2],
                                         "category": field(form, "category"),
-                                        "team_choice": team_choice})
+                                        "team_choice": team_choice, "to": to})
     return render(request, "submit.html", context, status_code=422)
 
 
-async def _receipt_context(receipt: str | None, *, already: bool = False) -> dict[str, object]:
-    return {"receipt": receipt, "already": already, "org": await org.get_org(),
+async def _receipt_context(receipt: str | None, *, already: bool = False,
+                           secret_key: str = "") -> dict[str, object]:
+    desk = None
+    if receipt is not None:
+        case = await cases.find_by_receipt(secret_key, receipt)
+        if case is not None and cases.is_desk_case(case):
+            desk = case.unit
+    return {"receipt": receipt, "already": already, "org": await org.get_org(), "desk": desk,
             "show_again_minutes": receipts.SHOW_AGAIN_SECONDS // 60}
 
 
@@ -202,7 +256,8 @@ async def receipt_page(request: Request) -> Response:
                                                                   nonce))
         if used is not None and used.wrapped:
             receipt = tokens.unwrap(nonce, used.wrapped)
-    response = render(request, "receipt.html", await _receipt_context(receipt))
+    response = render(request, "receipt.html", await _receipt_context(
+        receipt, secret_key=settings_of(request).secret_key))
     if receipt is None and RECEIPT_COOKIE in request.cookies:
         response.delete_cookie(RECEIPT_COOKIE, path="/")
     return response
@@ -220,7 +275,7 @@ async def _track_context(request: Request, case: Case, receipt: str) -> dict[str
     shown = case
     if case.status == Status.MERGED and case.merged_into_id:  # type: ignore[attr-defined]
         main = await Case.get_or_none(id=case.merged_into_id).select_related(  # type: ignore[attr-defined]
-            "category", "team")
+            "category", "team", "unit")
         shown = main or case
     tz = settings_of(request).tz
     events = await cases.timeline(shown, public_only=True, tz=tz)
@@ -240,6 +295,8 @@ async def _track_context(request: Request, case: Case, receipt: str) -> dict[str
     return {
         "case": case,
         "shown": shown,
+        "desk_case": cases.is_desk_case(case),
+        "unit": await Unit.get_or_none(id=case.unit_id),  # type: ignore[attr-defined]
         "events": events,
         "thumbs": thumbs,
         "receipt": receipt,
@@ -354,6 +411,9 @@ async def track_action(request: Request) -> Response:
 routes = [
     Route("/", submit_page, methods=["GET"]),
     Route("/", submit, methods=["POST"]),
+    Route("/w/{workshop:str}", _slash, methods=["GET"]),
+    Route("/w/{workshop:str}/", submit_page, methods=["GET"]),
+    Route("/w/{workshop:str}/", submit, methods=["POST"]),
     Route("/receipt", receipt_page, methods=["GET"]),
     Route("/track", track_page, methods=["GET"]),
     Route("/track", track, methods=["POST"]),

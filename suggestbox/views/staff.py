@@ -13,9 +13,9 @@ from starlette.routing import Route
 from tortoise.expressions import Q
 from tortoise.functions import Count
 
-from .. import auth, cases, tokens
+from .. import auth, cases, depot, tokens
 from ..cases import OPEN_STATUSES, RULES, STATUS_LABELS, DomainError, Status
-from ..models import Case, Category, Photo, StaffUser, Team
+from ..models import Case, Category, Photo, StaffUser, Team, Unit
 from ..templating import render
 from .common import (
     STAFF_COOKIE,
@@ -114,7 +114,17 @@ async def queue(request: Request) -> Response:
     user = session.user
     p = request.query_params
     s = settings_of(request)
-    qs = Case.all()
+    scope = await depot.scope_of(user)
+    units = list(scope.units)
+    shown_unit: Unit | None = None
+    code = p.get("w", "").strip()
+    if code:
+        # Another workshop's queue is "not found", like its cases.
+        shown_unit = await depot.unit_by_code(code)
+        if shown_unit is None or not scope.has(shown_unit.id):
+            raise HTTPException(404)
+        units = [shown_unit.id]
+    qs = Case.filter(unit_id__in=units)
     if user.role == "handler":
         qs = qs.filter(assignee_id=user.id)
     filters: dict[str, Any] = {
@@ -158,12 +168,17 @@ async def queue(request: Request) -> Response:
     rows = rows[: s.page_size]
     next_after = f"{rows[-1].received_on.isoformat()}_{rows[-1].id}" if more else ""
     query = {k: ("1" if v is True else v) for k, v in filters.items() if v}
+    if shown_unit is not None:
+        query["w"] = shown_unit.code
+    named = await depot.units_named(list(scope.units))
     return render(request, "staff/queue.html", {
+        "units": named, "shown_unit": shown_unit, "depot": scope.depot,
         "me": user, "csrf": session.csrf, "rows": rows, "counts": counts,
         "total": sum(counts.values()), "filters": filters, "query": query,
         "next_after": next_after, "today": today(request),
-        "categories": await Category.all(), "teams": await Team.all(),
-        "handlers": await StaffUser.filter(active=True),
+        "categories": await Category.all(),
+        "teams": await Team.filter(workshop_id__in=units),
+        "handlers": await StaffUser.filter(active=True, unit_id__in=units),
         "open_statuses": OPEN_STATUSES,
     })
 
@@ -176,9 +191,10 @@ async def _case_for(request: Request, user: StaffUser) -> Case:
     except ValueError as exc:
         raise HTTPException(404) from exc
     case = await Case.get_or_none(id=case_id).select_related(
-        "category", "team", "assignee", "merged_into")
-    # A handler sees only their own cases; others' are "not found", not "forbidden".
-    if case is None or (user.role == "handler" and case.assignee_id != user.id):  # type: ignore[attr-defined]
+        "category", "team", "assignee", "merged_into", "unit", "workshop")
+    # Another unit's case, and for a handler anyone else's, is "not found", not "forbidden".
+    if case is None or not cases.may_see(user, case) or (
+            user.role == "handler" and case.assignee_id != user.id):  # type: ignore[attr-defined]
         raise HTTPException(404)
     return case
 
@@ -192,10 +208,13 @@ async def _case_context(request: Request, case: Case, session: Any) -> dict[str,
         "duplicates": await Case.filter(merged_into_id=case.id),
         "actions": cases.allowed_actions(case, user),
         "rules": RULES,
-        "handlers": await StaffUser.filter(active=True, role__in=["handler", "leader", "admin"]),
+        "handlers": await StaffUser.filter(active=True, role__in=["handler", "leader", "admin"],
+                                           unit_id=case.unit_id),  # type: ignore[attr-defined]
+        "desk_case": cases.is_desk_case(case),
         "today": today(request),
         "can_close_unrated": cases.can_close_unrated(case, now_utc(), s.rating_window_days),
-        "can_publish": user.role in LEADERS and case.status in (Status.ANSWERED, Status.CLOSED),
+        "can_publish": user.role in LEADERS and case.status in (Status.ANSWERED, Status.CLOSED)
+        and not cases.is_desk_case(case),
         "photos": await Photo.filter(case_id=case.id).only("id", "event_id", "published"),
     }
 
@@ -248,8 +267,8 @@ async def photo(request: Request) -> Response:
     except ValueError as exc:
         raise HTTPException(404) from exc
     found = await Photo.get_or_none(id=photo_id).select_related("case")
-    if found is None or (user.role == "handler"
-                         and found.case.assignee_id != user.id):  # type: ignore[attr-defined]
+    if found is None or not cases.may_see(user, found.case) or (
+            user.role == "handler" and found.case.assignee_id != user.id):  # type: ignore[attr-defined]
         raise HTTPException(404)
     data = found.thumb if request.query_params.get("thumb") == "1" else found.data
     return photo_response(data)

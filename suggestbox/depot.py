@@ -1,0 +1,149 @@
+"""The depot's tree (段 → 车间 → 班组, and depot desks such as 段工会 or 纪检) and who sees what.
+
+No HTTP here. The deployment is the depot. A ``Unit`` is a workshop (its own box, queue, board
+and report) or a desk a worker may address a case to instead of the workshop. Every case has
+``unit`` (who handles it) and ``workshop`` (the box it came through); a desk case has
+``unit != workshop`` and is never shown to the workshop's staff.
+
+Scope of a staff account (``StaffUser.unit``):
+- a workshop: its leaders and handlers (and a workshop admin) act only inside that workshop;
+- a desk: its staff see only the cases addressed to that desk;
+- none: a depot role. A depot leader sees every workshop's cases, never a desk's; a depot admin
+  manages the tree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tortoise.expressions import Q
+
+from .cases import DomainError
+from .models import Category, StaffUser, Team, Unit
+
+WORKSHOP = "workshop"
+DESK = "desk"
+KINDS: dict[str, str] = {WORKSHOP: "车间", DESK: "段级渠道"}
+UNIT_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+TEAM_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+NAME_MAX = 64
+
+
+def check_unit_code(code: str) -> str:
+    code = code.strip().lower()
+    if not UNIT_CODE.match(code):
+        raise DomainError("代码只能用小写英文字母、数字和 -，以字母或数字开头，最多 32 个字符"
+                          "（用在网址里，不能用汉字）。", field="code")
+    return code
+
+
+def check_name(name: str, label: str = "名称") -> str:
+    name = " ".join(name.split())
+    if not name or len(name) > NAME_MAX:
+        raise DomainError(f"请填写{label}（最多 {NAME_MAX} 个字）。", field="name")
+    return name
+
+
+async def add_unit(code: str, name: str, kind: str = WORKSHOP) -> Unit:
+    """A new workshop or desk; raise DomainError on a bad or taken code."""
+    if kind not in KINDS:
+        raise DomainError("类型只能是车间（workshop）或段级渠道（desk）。", field="kind")
+    code = check_unit_code(code)
+    name = check_name(name)
+    if await Unit.filter(code=code).exists():
+        raise DomainError("这个代码已经有了。", field="code")
+    return await Unit.create(code=code, name=name, kind=kind, active=True)
+
+
+async def add_team(code: str, name: str, workshop: Unit, sort_order: int = 0) -> Team:
+    code = code.strip()
+    if not TEAM_CODE.match(code):
+        raise DomainError("班组代码只能用英文字母、数字、- 和 _，最多 32 个字符"
+                          "（用在二维码链接里，不能用汉字）。", field="code")
+    if workshop.kind != WORKSHOP:
+        raise DomainError("班组只能属于车间。", field="workshop")
+    name = check_name(name, "班组/地点名称")
+    if await Team.filter(code=code).exists():
+        raise DomainError("这个班组代码已经存在（全段唯一）。", field="code")
+    return await Team.create(code=code, name=name, workshop=workshop, sort_order=sort_order)
+
+
+async def workshops(*, active_only: bool = True) -> list[Unit]:
+    qs = Unit.filter(kind=WORKSHOP)
+    return await (qs.filter(active=True) if active_only else qs)
+
+
+async def desks(*, active_only: bool = True) -> list[Unit]:
+    qs = Unit.filter(kind=DESK)
+    return await (qs.filter(active=True) if active_only else qs)
+
+
+async def unit_by_code(code: str, kind: str | None = None) -> Unit | None:
+    code = code.strip().lower()
+    if not UNIT_CODE.match(code):
+        return None
+    qs = Unit.filter(code=code)
+    if kind:
+        qs = qs.filter(kind=kind)
+    return await qs.first()
+
+
+async def single_workshop() -> Unit | None:
+    """The only active workshop, when there is exactly one (then ``/`` is its box)."""
+    found = await Unit.filter(kind=WORKSHOP, active=True).limit(2)
+    return found[0] if len(found) == 1 else None
+
+
+async def first_workshop() -> Unit | None:
+    """The oldest workshop: the one a single-workshop database migrated into."""
+    return await Unit.filter(kind=WORKSHOP).order_by("id").first()
+
+
+def categories_for(workshop: Unit | None) -> Q:
+    """The categories a workshop offers: the depot defaults and its own."""
+    if workshop is None:
+        return Q(workshop_id=None)
+    return Q(workshop_id=None) | Q(workshop_id=workshop.id)
+
+
+async def offered_categories(workshop: Unit) -> list[Category]:
+    return await Category.filter(categories_for(workshop), active=True)
+
+
+# ---- roles and scope ----------------------------------------------------------------------
+
+def check_role_unit(role: str, unit: Unit | None) -> None:
+    """Which roles an account may have where: handlers work in a workshop or desk; a desk has no
+    admin; without a unit an account is a depot admin or depot leader."""
+    if unit is None:
+        if role == "handler":
+            raise DomainError("承办人必须属于一个车间或段级渠道。", field="unit")
+        return
+    if unit.kind == DESK and role == "admin":
+        raise DomainError("段级渠道不设管理员；全段的管理员不属于任何车间。", field="unit")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The units whose cases a staff account may see (``Case.unit``)."""
+
+    units: tuple[int, ...]
+    depot: bool  # a depot role: sees every workshop
+
+    def has(self, unit_id: int | None) -> bool:
+        return unit_id in self.units
+
+
+async def scope_of(user: StaffUser) -> Scope:
+    unit_id = user.unit_id  # type: ignore[attr-defined]
+    if unit_id is not None:
+        return Scope((int(unit_id),), False)
+    ids = await Unit.filter(kind=WORKSHOP).values_list("id", flat=True)
+    return Scope(tuple(int(i) for i in ids), True)
+
+
+async def units_named(ids: Sequence[int]) -> dict[int, Unit]:
+    return {u.id: u for u in await Unit.filter(id__in=list(ids))}
+
