@@ -180,7 +180,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
-    from . import auth
+    from . import auth, depot
     from .cases import DomainError
     from .db import orm
     from .models import StaffUser
@@ -190,13 +190,24 @@ def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> int:
         async with orm(settings):
             if args.action == "list":
-                for u in await StaffUser.all():
-                    print(f"{u.username}\t{u.role}\t{'active' if u.active else 'disabled'}")
+                for u in await StaffUser.all().select_related("unit"):
+                    where = u.unit.code if u.unit else "depot"
+                    print(f"{u.username}\t{u.role}\t{where}\t"
+                          f"{'active' if u.active else 'disabled'}")
                 return 0
             try:
                 if args.action == "add":
-                    await auth.add_user(args.name, args.role, password, args.display_name or "")
-                    print(f"已添加 {args.name}（{args.role}）。")
+                    unit = None
+                    if args.workshop:
+                        unit = await depot.unit_by_code(args.workshop)
+                        if unit is None:
+                            print(f"没有车间或段级渠道 {args.workshop}（suggestbox workshop "
+                                  "list 可查看）。", file=sys.stderr)
+                            return 1
+                    await auth.add_user(args.name, args.role, password, args.display_name or "",
+                                        unit=unit)
+                    print(f"已添加 {args.name}（{args.role}，"
+                          f"{unit.name if unit else '全段'}）。")
                     return 0
                 user = await StaffUser.get_or_none(username=args.name)
                 if user is None:
@@ -218,15 +229,57 @@ def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_team(args: argparse.Namespace, settings: Settings) -> int:
+    from . import depot
+    from .cases import DomainError
     from .db import orm
     from .models import Team
 
     async def run() -> int:
         async with orm(settings):
+            workshop = None
+            if args.workshop:
+                workshop = await depot.unit_by_code(args.workshop, depot.WORKSHOP)
+                if workshop is None:
+                    print(f"没有车间 {args.workshop}（suggestbox workshop list 可查看）。",
+                          file=sys.stderr)
+                    return 1
             if args.action == "add":
-                await Team.create(code=args.code, name=args.name)
-            for t in await Team.all():
-                print(f"{t.code}\t{t.name}\t{'active' if t.active else 'inactive'}")
+                workshop = workshop or await depot.single_workshop()
+                if workshop is None:
+                    print("有多个车间：请用 --workshop 指明班组属于哪个车间。", file=sys.stderr)
+                    return 2
+                try:
+                    await depot.add_team(args.code, args.name, workshop)
+                except DomainError as e:
+                    print(e.message, file=sys.stderr)
+                    return 1
+            teams = Team.all().select_related("workshop")
+            for t in await (teams.filter(workshop_id=workshop.id) if workshop else teams):
+                print(f"{t.code}\t{t.name}\t{t.workshop.code if t.workshop else ''}\t"
+                      f"{'active' if t.active else 'inactive'}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def cmd_workshop(args: argparse.Namespace, settings: Settings) -> int:
+    """``suggestbox workshop add CODE NAME [--desk]`` and ``suggestbox workshop list``."""
+    from . import depot
+    from .cases import DomainError
+    from .db import orm
+    from .models import Unit
+
+    async def run() -> int:
+        async with orm(settings):
+            if args.action == "add":
+                try:
+                    await depot.add_unit(args.code, args.name,
+                                         depot.DESK if args.desk else depot.WORKSHOP)
+                except DomainError as e:
+                    print(e.message, file=sys.stderr)
+                    return 1
+            for u in await Unit.all():
+                print(f"{u.code}\t{u.name}\t{u.kind}\t{'active' if u.active else 'inactive'}")
         return 0
 
     return asyncio.run(run())
@@ -262,7 +315,8 @@ def cmd_qr(args: argparse.Namespace, settings: Settings) -> int:
     from .templating import make_templates
 
     code, message = run_cli(settings, team=args.team, poster=args.poster, out=Path(args.out),
-                            base_url=args.base_url, env=make_templates(settings).env)
+                            base_url=args.base_url, env=make_templates(settings).env,
+                            workshop=args.workshop)
     print(message, file=sys.stderr if code else sys.stdout)
     return code
 
@@ -333,12 +387,23 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--role", choices=["admin", "leader", "handler"], default="handler")
     u.add_argument("--display-name")
     u.add_argument("--password-stdin", action="store_true")
+    u.add_argument("--workshop", help="workshop or desk code (none: a depot role)")
     u.set_defaults(func=cmd_user)
     t = sub.add_parser("team", help="manage teams / locations")
     t.add_argument("action", choices=["add", "list"])
     t.add_argument("code", nargs="?", default="")
     t.add_argument("name", nargs="?", default="")
+    t.add_argument("--workshop", help="workshop code (optional with a single workshop)")
     t.set_defaults(func=cmd_team)
+
+    ws = sub.add_parser("workshop", help="the depot's workshops (车间) and desks (段工会, 纪检)")
+    ws.add_argument("action", choices=["add", "list"])
+    ws.add_argument("code", nargs="?", default="")
+    ws.add_argument("name", nargs="?", default="")
+    ws.add_argument("--desk", action="store_true",
+                    help="a depot desk workers may address a case to instead of the workshop")
+    ws.set_defaults(func=cmd_workshop)
+
     o = sub.add_parser("org", help="organisation settings: unit name, emergency telephone line")
     o.add_argument("action", choices=["set", "show"])
     o.add_argument("--name", help="unit name, e.g. ××供电段××车间 (empty string clears it)")
@@ -346,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.set_defaults(func=cmd_org)
     q = sub.add_parser("qr", help="QR code (.svg/.png) or printable A4 posters (.html)")
     q.add_argument("--team", help="team code (default: the whole box)")
+    q.add_argument("--workshop", help="workshop code (default: the first workshop)")
     q.add_argument("--poster", action="store_true",
                    help="A4 poster page; without --team: the box and every active team")
     q.add_argument("--out", required=True, help="FILE.svg, FILE.png, or FILE.html with --poster")

@@ -140,8 +140,8 @@ async def scope_of(user: StaffUser) -> Scope:
     unit_id = user.unit_id  # type: ignore[attr-defined]
     if unit_id is not None:
         return Scope((int(unit_id),), False)
-    ids = await Unit.filter(kind=WORKSHOP).values_list("id", flat=True)
-    return Scope(tuple(int(i) for i in ids), True)
+    units = await Unit.filter(kind=WORKSHOP).only("id")
+    return Scope(tuple(u.id for u in units), True)
 
 
 async def units_named(ids: Sequence[int]) -> dict[int, Unit]:

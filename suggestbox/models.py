@@ -337,13 +337,13 @@ async def _oldest_workshop_id(db: Any) -> int | None:
 async def _team_in_workshop(sender: type[Team], instance: Team, using_db: Any,
                             update_fields: Any) -> None:
     if instance.workshop_id is None:  # type: ignore[attr-defined]
-        instance.workshop_id = await _oldest_workshop_id(using_db)  # type: ignore[attr-defined]
+        instance.workshop_id = await _oldest_workshop_id(using_db)
 
 
 @pre_save(Case)
 async def _case_in_workshop(sender: type[Case], instance: Case, using_db: Any,
                             update_fields: Any) -> None:
     if instance.workshop_id is None:  # type: ignore[attr-defined]
-        instance.workshop_id = await _oldest_workshop_id(using_db)  # type: ignore[attr-defined]
+        instance.workshop_id = await _oldest_workshop_id(using_db)
     if instance.unit_id is None:  # type: ignore[attr-defined]
         instance.unit_id = instance.workshop_id  # type: ignore[attr-defined]

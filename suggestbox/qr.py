@@ -1,6 +1,9 @@
 """QR codes and printable posters for the box and each team/location. No HTTP here.
 
-A QR code always points at ``SUGGESTBOX_BASE_URL/`` or ``SUGGESTBOX_BASE_URL/?t=<team code>``.
+A QR code points at a workshop's box: ``SUGGESTBOX_BASE_URL/w/<workshop>/`` (with
+``?t=<team code>`` for a team). While the depot has a single workshop its codes keep the short
+form ``SUGGESTBOX_BASE_URL/`` and ``/?t=<team code>`` (and ``/?t=`` keeps finding the team's
+workshop once there are more).
 Without a public base URL (or with one that only this machine can reach) there is no code to
 print: a poster would send every phone to 127.0.0.1. Callers get ``BaseUrlMissing`` and the
 poster pages say so instead.
@@ -26,7 +29,7 @@ import qrcode.image.pure
 import qrcode.image.svg
 from markupsafe import Markup
 
-from .models import Team
+from .models import Team, Unit
 from .org import Org, get_org
 
 if TYPE_CHECKING:
@@ -45,6 +48,12 @@ class BaseUrlMissing(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class UnknownWorkshop(Exception):
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 class UnknownTeam(Exception):
@@ -87,9 +96,13 @@ def _is_local(host: str) -> bool:
     return address.is_loopback or address.is_unspecified
 
 
-def target_url(base_url: str, team_code: str | None = None) -> str:
-    """The URL a QR code carries: the submit page, with the team code if there is one."""
+def target_url(base_url: str, team_code: str | None = None,
+               workshop_code: str | None = None) -> str:
+    """The URL a QR code carries: the submit page (a workshop's, when ``workshop_code``), with
+    the team code if there is one."""
     base = check_base_url(base_url)
+    if workshop_code:
+        base += f"/w/{quote(workshop_code, safe='')}"
     if team_code:
         return f"{base}/?t={quote(team_code, safe='')}"
     return f"{base}/"
@@ -152,23 +165,26 @@ def image_bytes(url: str, fmt: str) -> bytes:
 class Poster:
     place: str  # team/location name, or BOX_TITLE for the whole box
     team_code: str | None
+    workshop: str  # the workshop's name ("" for a single-workshop installation)
     url: str | None  # None when there is no usable base URL
     short_url: str
     svg: Markup | None
 
 
-def make_posters(base_url: str, teams: list[Team], *, include_box: bool) -> list[Poster]:
-    """One poster per team (and one for the whole box); no codes without a base URL."""
+def make_posters(base_url: str, teams: list[Team], *, include_box: bool,
+                 workshop: Unit | None = None) -> list[Poster]:
+    """One poster per team (and one for the whole box); no codes without a base URL.
+    ``workshop``: the box is that workshop's ``/w/<code>/`` (None: the single box at ``/``)."""
     places: list[tuple[str, str | None]] = [(BOX_TITLE, None)] if include_box else []
     places += [(t.name, t.code) for t in teams]
     posters = []
     for place, code in places:
         try:
-            url: str | None = target_url(base_url, code)
+            url: str | None = target_url(base_url, code, workshop.code if workshop else None)
         except BaseUrlMissing:
             url = None
         posters.append(Poster(
-            place=place, team_code=code, url=url,
+            place=place, team_code=code, url=url, workshop=workshop.name if workshop else "",
             short_url=short_url(url) if url else "",
             svg=svg_inline(url) if url else None,
         ))
@@ -176,19 +192,27 @@ def make_posters(base_url: str, teams: list[Team], *, include_box: bool) -> list
 
 
 async def load_posters(base_url: str, team_code: str | None = None, *,
-                       everything: bool = False) -> list[Poster]:
-    """Posters for one team (``team_code``), for the whole box (neither), or for the whole box
-    and every active team (``everything``). UnknownTeam for a code that is not an active team."""
-    from .models import Team
+                       everything: bool = False, workshop: Unit | None = None) -> list[Poster]:
+    """Posters of one workshop (default: the oldest): for one team (``team_code``), for the
+    whole box (neither), or for the whole box and every active team (``everything``).
+    UnknownTeam for a code that is not an active team of that workshop."""
+    from . import depot
 
+    if workshop is None:
+        workshop = await depot.first_workshop()
+    # One workshop: the short URLs of a single-workshop installation.
+    single = await depot.single_workshop()
+    in_tree = None if single is not None and workshop is not None and single.id == workshop.id \
+        else workshop
+    teams = Team.filter(active=True, workshop_id=workshop.id if workshop else None)
     if everything:
-        return make_posters(base_url, await Team.filter(active=True), include_box=True)
+        return make_posters(base_url, await teams, include_box=True, workshop=in_tree)
     if team_code:
-        team = await Team.get_or_none(code=team_code, active=True)
+        team = await teams.filter(code=team_code).first()
         if team is None:
             raise UnknownTeam(team_code)
-        return make_posters(base_url, [team], include_box=False)
-    return make_posters(base_url, [], include_box=True)
+        return make_posters(base_url, [team], include_box=False, workshop=in_tree)
+    return make_posters(base_url, [], include_box=True, workshop=in_tree)
 
 
 def base_url_problem(base_url: str) -> str | None:
@@ -211,7 +235,8 @@ def render_posters(env: Environment, posters: list[Poster], base_url: str, *,
 # ---- command line ---------------------------------------------------------------------------
 
 def run_cli(settings: Settings, *, team: str | None, poster: bool, out: Path,
-            base_url: str | None, env: Environment) -> tuple[int, str]:
+            base_url: str | None, env: Environment, workshop: str | None = None
+            ) -> tuple[int, str]:
     """``suggestbox qr``: returns (exit code, message). Writes ``out`` only on success."""
     import asyncio
 
@@ -227,9 +252,11 @@ def run_cli(settings: Settings, *, team: str | None, poster: bool, out: Path,
     except BaseUrlMissing as e:
         return 2, e.message + "（命令行也可以用 --base-url 指定。）"
     try:
-        posters, org = asyncio.run(_cli_posters(settings, base, team, poster))
+        posters, org = asyncio.run(_cli_posters(settings, base, team, poster, workshop))
     except UnknownTeam as e:
         return 1, f"没有启用的班组代码 {e.code}（suggestbox team list 可查看）。"
+    except UnknownWorkshop as e:
+        return 1, f"没有车间代码 {e.code}（suggestbox workshop list 可查看）。"
     if not poster:
         url = posters[0].url
         assert url is not None
@@ -242,12 +269,15 @@ def run_cli(settings: Settings, *, team: str | None, poster: bool, out: Path,
 
 
 async def _cli_posters(settings: Settings, base: str, team: str | None,
-                       poster: bool) -> tuple[list[Poster], Org]:
-    if not team and not poster:
-        # the whole box: no database needed
-        return make_posters(base, [], include_box=True), Org()
+                       poster: bool, workshop: str | None) -> tuple[list[Poster], Org]:
+    from . import depot
     from .db import orm
 
     async with orm(settings):
-        return (await load_posters(base, team, everything=poster and not team),
+        unit = None
+        if workshop:
+            unit = await depot.unit_by_code(workshop, depot.WORKSHOP)
+            if unit is None:
+                raise UnknownWorkshop(workshop)
+        return (await load_posters(base, team, everything=poster and not team, workshop=unit),
                 await get_org())

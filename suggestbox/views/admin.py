@@ -1,8 +1,12 @@
-"""Admin pages: staff accounts, teams (班组/地点) and categories."""
+"""Admin pages: the depot's tree (workshops, desks), staff accounts, teams (班组/地点) and
+categories.
+
+A depot admin (no unit) manages everything; a workshop admin manages their workshop's staff,
+teams and own categories. Anything of another workshop is "not found" (404) for them.
+"""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -12,13 +16,13 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from tortoise.exceptions import IntegrityError
 
-from .. import auth
+from .. import auth, depot
 from ..cases import DomainError
-from ..models import Category, StaffUser, Team
+from ..models import Category, StaffSession, StaffUser, Team, Unit
 from ..templating import render
 from .common import field, parse_id, require_staff, staff_form
 
-TEAM_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+TEAM_CODE = depot.TEAM_CODE
 
 
 # Confirmations after a successful POST (POST/redirect/GET): ?ok=<key>, shown in the section
@@ -32,16 +36,62 @@ NOTICES: dict[str, tuple[str, str]] = {
     "team_saved": ("teams", "已保存班组/地点。"),
     "category_added": ("categories", "已添加类别。"),
     "category_saved": ("categories", "已保存类别。"),
+    "unit_added": ("units", "已添加。"),
+    "unit_saved": ("units", "已保存。"),
 }
+
+
+def home_of(session: StaffSession) -> int | None:
+    """The workshop a workshop admin manages; None for a depot admin."""
+    return session.user.unit_id  # type: ignore[attr-defined]
+
+
+def _in_reach(session: StaffSession, unit_id: int | None) -> bool:
+    home = home_of(session)
+    return home is None or unit_id == home
+
+
+async def _unit_field(form: Any, session: StaffSession, name: str, *, allow_none: bool,
+                      kind: str | None = None) -> Unit | None:
+    """The unit a form names by code: a workshop admin's own workshop, always."""
+    home = home_of(session)
+    if home is not None:
+        return await Unit.get(id=home)
+    code = field(form, name).strip()
+    if not code:
+        if allow_none:
+            return None
+        raise DomainError("请选择车间。", field=name)
+    unit = await depot.unit_by_code(code, kind)
+    if unit is None:
+        raise DomainError("请重新选择车间或段级渠道。", field=name)
+    return unit
 
 
 async def _page(request: Request, extra: dict[str, Any] | None = None, status: int = 200,
                 session: Any = None) -> Response:
     session = session or await require_staff(request, "admin")
+    home = home_of(session)
+    users, teams, categories = StaffUser.all(), Team.all(), Category.all()
+    shown = home
+    code = request.query_params.get("w", "").strip()
+    if code:
+        unit = await depot.unit_by_code(code)
+        if unit is None or not _in_reach(session, unit.id):
+            raise HTTPException(404)
+        shown = unit.id
+    if shown is not None:
+        users = users.filter(unit_id=shown)
+        teams = teams.filter(workshop_id=shown)
+        categories = categories.filter(workshop_id=shown)
+    units = await Unit.all() if home is None else await Unit.filter(id=home)
     context: dict[str, Any] = {
-        "me": session.user, "csrf": session.csrf,
-        "users": await StaffUser.all(), "teams": await Team.all(),
-        "categories": await Category.all(), "roles": auth.ROLES,
+        "me": session.user, "csrf": session.csrf, "home": home, "shown": shown,
+        "users": await users, "teams": await teams,
+        "categories": await categories, "roles": auth.ROLES,
+        "units": units, "unit_names": {u.id: u.name for u in units},
+        "kinds": depot.KINDS,
+        "defaults": await Category.filter(workshop_id=None) if home is not None else [],
         "form": {}, "error_for": "", "error_field": "", "notice": None,
     }
     context.update(extra or {})
@@ -102,13 +152,15 @@ async def users(request: Request) -> Response:
     target = "user-add" if op == "add" else f"user-{field(form, 'id')}"
     try:
         if op == "add":
+            unit = await _unit_field(form, session, "unit", allow_none=True)
             added = await auth.add_user(field(form, "username"), field(form, "role"),
-                                        field(form, "password"), field(form, "display_name"))
+                                        field(form, "password"), field(form, "display_name"),
+                                        unit=unit)
             return _done("user_added", u=str(added.id))
         else:
             user_id = parse_id(field(form, "id"))
             user = await StaffUser.get_or_none(id=user_id) if user_id else None
-            if user is None:
+            if user is None or not _in_reach(session, user.unit_id):  # type: ignore[attr-defined]
                 raise HTTPException(404)
             if op == "disable":
                 if user.id == session.user.id:
@@ -142,12 +194,16 @@ async def teams(request: Request) -> Response:
         order = await _int_field(form, "sort_order", "排序", -999, 999)
         active = field(form, "active") == "1"
         if team_id:
-            updated = await Team.filter(id=parse_id(team_id) or 0).update(
-                code=code, name=name, sort_order=order, active=active)
-            if not updated:
+            team = await Team.get_or_none(id=parse_id(team_id) or 0)
+            if team is None or not _in_reach(session, team.workshop_id):  # type: ignore[attr-defined]
                 raise HTTPException(404)
+            await Team.filter(id=team.id).update(code=code, name=name, sort_order=order,
+                                                 active=active)
         else:
-            await Team.create(code=code, name=name, sort_order=order, active=True)
+            workshop = await _unit_field(form, session, "workshop", allow_none=False,
+                                         kind=depot.WORKSHOP)
+            await Team.create(code=code, name=name, sort_order=order, active=True,
+                              workshop=workshop)
     except IntegrityError:
         return await _refused(request, session, form, target, "这个班组代码已经存在。", "code")
     except (DomainError, ValueError) as e:
@@ -167,12 +223,18 @@ async def categories(request: Request) -> Response:
         order = await _int_field(form, "sort_order", "排序", -999, 999)
         active = field(form, "active") == "1"
         if category_id:
-            updated = await Category.filter(id=parse_id(category_id) or 0).update(
-                name=name, deadline_days=days, sort_order=order, active=active)
-            if not updated:
+            category = await Category.get_or_none(id=parse_id(category_id) or 0)
+            # A workshop admin edits the workshop's own categories, not the depot defaults.
+            owner = category.workshop_id if category else None  # type: ignore[attr-defined]
+            if category is None or (home_of(session) is not None and owner != home_of(session)):
                 raise HTTPException(404)
+            await Category.filter(id=category.id).update(
+                name=name, deadline_days=days, sort_order=order, active=active)
         else:
-            await Category.create(name=name, deadline_days=days, sort_order=order, active=True)
+            workshop = await _unit_field(form, session, "workshop", allow_none=True,
+                                         kind=depot.WORKSHOP)
+            await Category.create(name=name, deadline_days=days, sort_order=order, active=True,
+                                  workshop=workshop)
     except IntegrityError:
         return await _refused(request, session, form, target, "这个类别名称已经存在。", "name")
     except (DomainError, ValueError) as e:
@@ -180,7 +242,31 @@ async def categories(request: Request) -> Response:
     return _done("category_saved" if category_id else "category_added")
 
 
+async def units(request: Request) -> Response:
+    """Workshops and depot desks: a depot admin's page section (a workshop admin: 404)."""
+    session, form = await staff_form(request, "admin")
+    if home_of(session) is not None:
+        raise HTTPException(404)
+    unit_id = field(form, "id")
+    target = f"unit-{unit_id}" if unit_id else "unit-add"
+    try:
+        if unit_id:
+            unit = await Unit.get_or_none(id=parse_id(unit_id) or 0)
+            if unit is None:
+                raise HTTPException(404)
+            name = depot.check_name(field(form, "name"))
+            order = await _int_field(form, "sort_order", "排序", -999, 999)
+            await Unit.filter(id=unit.id).update(name=name, sort_order=order,
+                                                 active=field(form, "active") == "1")
+            return _done("unit_saved")
+        await depot.add_unit(field(form, "code"), field(form, "name"), field(form, "kind"))
+    except DomainError as e:
+        return await _refused(request, session, form, target, e.message, e.field)
+    return _done("unit_added")
+
+
 routes = [
+    Route("/admin/units", units, methods=["POST"]),
     Route("/admin", index, methods=["GET"]),
     Route("/admin/users", users, methods=["POST"]),
     Route("/admin/teams", teams, methods=["POST"]),

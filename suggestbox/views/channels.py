@@ -10,10 +10,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
+from tortoise.expressions import Subquery
 
-from .. import notify
+from .. import depot, notify
 from ..cases import DomainError
-from ..models import Channel, OutboxMessage, StaffUser
+from ..models import Channel, OutboxMessage, StaffUser, Unit
 from ..templating import render
 from .common import field, now_utc, parse_id, require_staff, settings_of, staff_form, today
 
@@ -37,13 +38,19 @@ def masked(url: str) -> str:
 async def _page(request: Request, extra: dict[str, Any] | None = None, status: int = 200,
                 session: Any = None) -> Response:
     session = session or await require_staff(request, "admin")
+    home = session.user.unit_id
+    mine = Channel.all() if home is None else Channel.filter(unit_id=home)
     problems = await OutboxMessage.filter(
-        status__in=["failed", "pending", "sending", "held"]
+        status__in=["failed", "pending", "sending", "held"],
+        channel_id__in=Subquery(mine.values("id")),
     ).order_by("status", "-created_on", "id").limit(100).select_related("channel")
+    units = await Unit.all() if home is None else await Unit.filter(id=home)
     context: dict[str, Any] = {
-        "me": session.user, "csrf": session.csrf,
-        "channels": await Channel.all().select_related("user"),
-        "users": await StaffUser.filter(active=True),
+        "me": session.user, "csrf": session.csrf, "home": home, "units": units,
+        "unit_names": {u.id: u.name for u in units},
+        "channels": await mine.select_related("user"),
+        "users": await (StaffUser.filter(active=True) if home is None
+                        else StaffUser.filter(active=True, unit_id=home)),
         "kinds": notify.CHANNEL_KINDS, "message_kinds": notify.MESSAGE_KINDS,
         "statuses": notify.STATUS_LABELS, "messages": problems, "masked": masked,
         "failed": sum(1 for m in problems if m.status == "failed"),
@@ -91,18 +98,32 @@ async def channels(request: Request) -> Response:
     op = field(form, "op")
     s = settings_of(request)
     try:
+        home = session.user.unit_id  # type: ignore[attr-defined]
         if op == "add":
             values = _valid_channel(form)
             if values["user_id"] is not None and not await StaffUser.filter(
                     id=values["user_id"], active=True).exists():
                 raise DomainError("请选择工作人员。", field="user")
-            await Channel.create(**values, enabled=True)
+            # A group channel hears one workshop's or desk's cases (a workshop admin: their
+            # own); none chosen by a depot admin: every workshop's (never a desk's).
+            unit = None
+            if home is not None:
+                unit = await Unit.get(id=home)
+            elif field(form, "unit"):
+                unit = await depot.unit_by_code(field(form, "unit"))
+                if unit is None:
+                    raise DomainError("请重新选择单位。", field="unit")
+            await Channel.create(**values, enabled=True, unit=unit)
             return _done("added")
         if op == "retry":
             try:
                 message_id = uuid.UUID(field(form, "message"))
             except ValueError as exc:
                 raise HTTPException(400) from exc
+            message = await OutboxMessage.get_or_none(id=message_id).select_related("channel")
+            if message is None or (home is not None
+                                   and message.channel.unit_id != home):  # type: ignore[attr-defined]
+                raise HTTPException(404)
             if not await notify.retry(message_id, now_utc()):
                 raise HTTPException(404)
             return _done("retry")
@@ -110,7 +131,7 @@ async def channels(request: Request) -> Response:
         if channel_id is None:
             raise HTTPException(400)
         channel = await Channel.get_or_none(id=channel_id)
-        if channel is None:
+        if channel is None or (home is not None and channel.unit_id != home):  # type: ignore[attr-defined]
             raise HTTPException(404)
         if op in ("enable", "disable"):
             await Channel.filter(id=channel.id).update(enabled=op == "enable")
