@@ -217,3 +217,45 @@ def test_photo_markers_reach_no_table_file_or_log(live_server: LiveServer, tmp_p
     log = server.log.read_text(encoding="utf-8", errors="replace")
     for name, needle in needles.items():
         assert needle not in log, f"{name} found in the server log"
+
+
+def test_depot_pages_keep_no_identity(live_server: LiveServer) -> None:
+    """Issue 14's pages on a real server: the workshop list at /, a workshop's box and board at
+    /w/<code>/, a case addressed to a depot desk, the desk's staff acting on it."""
+    server = live_server
+    server.cli("workshop", "add", "jx2", "检修二车间")
+    server.cli("workshop", "add", "jijian", "纪检", "--desk")
+    server.cli("user", "add", "jj", "--role", "leader", "--workshop", "jijian",
+               "--password-stdin", stdin="password123\n")
+    ua = user_agent()
+    text = f"反映车间领导吃拿卡要的问题。{uuid.uuid4().hex[:6]}"
+    web = httpx.Client(base_url=server.url, headers={"user-agent": ua,
+                                                     "x-forwarded-for": ADDRESS})
+    staff = httpx.Client(base_url=server.url, headers={"x-forwarded-for": ADDRESS})
+    try:
+        assert "/w/jx2/" in web.get("/").text
+        assert web.get("/w/jx2/board").status_code == 200
+        page = web.get("/w/jx2/")
+        r = web.post("/w/jx2/", data={"token": form_token(page.text), "category": "1",
+                                      "to": "jijian", "body": text})
+        assert r.status_code == 303
+        m = RECEIPT_RE.search(web.get("/receipt").text)
+        assert m
+        receipt = m.group(1)
+        assert staff.post("/staff/login", data={"username": "jj",
+                                                "password": "password123"}).status_code == 303
+        queue = staff.get("/staff/cases").text
+        assert text[:10] in queue
+        t = form_token(web.get("/track").text)
+        assert "纪检" in web.post("/track", data={"token": t, "receipt": receipt}).text
+    finally:
+        web.close()
+        staff.close()
+    needles = {f"receipt form {i}": f for i, f in enumerate(receipt_forms(receipt))}
+    needles.update(address=ADDRESS, user_agent=ua, ua_probe=ua.rsplit("/", 1)[1])
+    tables, dump = sqlite_dump(Path(server.env["SUGGESTBOX_DATA_DIR"]) / "suggestbox.sqlite3")
+    assert "unit" in tables and text in dump
+    assert_absent(dump, {**needles, "proxy address": LIVE_PROXY}, "the SQLite file")
+    log = server.log.read_text(encoding="utf-8", errors="replace")
+    assert_absent(log, {**needles, "case text": text, "case text start": text[:8]},
+                  "the server log")
