@@ -101,6 +101,7 @@ async def test_authorization_matrix_across_workshops_and_a_desk(app, who):
                                            "deadline_days": "3", "sort_order": "0"}),
             ("POST", "/admin/users", {"op": "disable", "id": str(w["users"]["hand_b"].id)}),
             ("POST", "/admin/channels", {"op": "disable", "id": str(w["channels"]["b"].id)}),
+            ("GET", "/admin/org", {}),  # the depot's name and emergency line
         ]
         for method, path, data in admin_b:
             if method == "GET":

@@ -9,6 +9,7 @@ from starlette.routing import Route
 
 from .. import org
 from ..cases import DomainError
+from ..models import StaffSession
 from ..templating import render
 from .common import field, now_utc, read_form, require_staff, staff_form
 
@@ -36,8 +37,15 @@ async def setup(request: Request) -> Response:
     return RedirectResponse("/staff/login?setup=1", status_code=303)
 
 
+def _depot_admin(session: StaffSession) -> None:
+    """The organisation (the depot's name, its emergency line) is the depot admin's."""
+    if session.user.unit_id is not None:  # type: ignore[attr-defined]
+        raise HTTPException(404)
+
+
 async def org_page(request: Request) -> Response:
     session = await require_staff(request, "admin")
+    _depot_admin(session)
     return render(request, "admin/org.html", {
         "me": session.user, "csrf": session.csrf, "org": await org.get_org(),
         "saved": request.query_params.get("saved") == "1"})
@@ -45,6 +53,7 @@ async def org_page(request: Request) -> Response:
 
 async def org_save(request: Request) -> Response:
     session, form = await staff_form(request, "admin")
+    _depot_admin(session)
     try:
         await org.set_org(field(form, "name"), field(form, "phone"))
     except DomainError as e:

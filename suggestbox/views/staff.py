@@ -176,7 +176,7 @@ async def queue(request: Request) -> Response:
         "me": user, "csrf": session.csrf, "rows": rows, "counts": counts,
         "total": sum(counts.values()), "filters": filters, "query": query,
         "next_after": next_after, "today": today(request),
-        "categories": await Category.all(),
+        "categories": await Category.filter(Q(workshop_id=None) | Q(workshop_id__in=units)),
         "teams": await Team.filter(workshop_id__in=units),
         "handlers": await StaffUser.filter(active=True, unit_id__in=units),
         "open_statuses": OPEN_STATUSES,
