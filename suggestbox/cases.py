@@ -113,7 +113,9 @@ async def _assign(step: Step) -> None:
     a = step.args
     assignee = await StaffUser.get_or_none(id=a.assignee_id, active=True) \
         if a.assignee_id else None
-    if assignee is None or assignee.role not in ANY_STAFF or not may_see(assignee, step.case):
+    if assignee is None or assignee.role not in ANY_STAFF:
+        raise DomainError("请选择承办人。", field="assignee")
+    if not may_see(assignee, step.case):
         raise DomainError("请选择本单位的承办人。", field="assignee")
     if assignee.id == step.case.assignee_id and step.case.assignee_id is not None:  # type: ignore[attr-defined]
         raise DomainError("转办需要选择另一位承办人。", field="assignee")

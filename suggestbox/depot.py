@@ -15,6 +15,7 @@ Scope of a staff account (``StaffUser.unit``):
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -147,3 +148,49 @@ async def scope_of(user: StaffUser) -> Scope:
 async def units_named(ids: Sequence[int]) -> dict[int, Unit]:
     return {u.id: u for u in await Unit.filter(id__in=list(ids))}
 
+
+
+# ---- a short-lived copy of the tree for public pages ---------------------------------------
+
+TREE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Tree:
+    """Every unit, read at once: the public pages ask "which box is this" on every request."""
+
+    units: tuple[Unit, ...]
+
+    def by_code(self, code: str, kind: str | None = None) -> Unit | None:
+        code = code.strip().lower()
+        for u in self.units:
+            if u.code == code and (kind is None or u.kind == kind):
+                return u
+        return None
+
+    def single_workshop(self) -> Unit | None:
+        active = [u for u in self.units if u.kind == WORKSHOP and u.active]
+        return active[0] if len(active) == 1 else None
+
+    def desks(self) -> list[Unit]:
+        return [u for u in self.units if u.kind == DESK and u.active]
+
+
+class TreeCache:
+    """The units, read from the database at most every ``TREE_SECONDS`` per process (a new
+    workshop or desk shows on the public pages within that time in every worker; the admin
+    page that changes the tree clears its own process's copy at once)."""
+
+    def __init__(self, seconds: float = TREE_SECONDS) -> None:
+        self.seconds = seconds
+        self._tree: Tree | None = None
+        self._until = 0.0
+
+    async def get(self) -> Tree:
+        if self._tree is None or time.monotonic() >= self._until:
+            self._tree = Tree(tuple(await Unit.all()))
+            self._until = time.monotonic() + self.seconds
+        return self._tree
+
+    def clear(self) -> None:
+        self._tree = None

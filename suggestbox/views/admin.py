@@ -20,7 +20,7 @@ from .. import auth, depot
 from ..cases import DomainError
 from ..models import Category, StaffSession, StaffUser, Team, Unit
 from ..templating import render
-from .common import field, parse_id, require_staff, staff_form
+from .common import field, parse_id, require_staff, staff_form, tree_of
 
 TEAM_CODE = depot.TEAM_CODE
 
@@ -61,7 +61,10 @@ async def _unit_field(form: Any, session: StaffSession, name: str, *, allow_none
     if not code:
         if allow_none:
             return None
-        raise DomainError("请选择车间。", field=name)
+        single = await depot.single_workshop()  # one workshop: no need to choose
+        if single is None:
+            raise DomainError("请选择车间。", field=name)
+        return single
     unit = await depot.unit_by_code(code, kind)
     if unit is None:
         raise DomainError("请重新选择车间或段级渠道。", field=name)
@@ -258,8 +261,10 @@ async def units(request: Request) -> Response:
             order = await _int_field(form, "sort_order", "排序", -999, 999)
             await Unit.filter(id=unit.id).update(name=name, sort_order=order,
                                                  active=field(form, "active") == "1")
+            tree_of(request).clear()
             return _done("unit_saved")
         await depot.add_unit(field(form, "code"), field(form, "name"), field(form, "kind"))
+        tree_of(request).clear()
     except DomainError as e:
         return await _refused(request, session, form, target, e.message, e.field)
     return _done("unit_added")

@@ -27,7 +27,7 @@ from .. import depot, org
 from ..cases import Status
 from ..models import Case, Category, Event, Photo, Unit
 from ..templating import render
-from .common import parse_id, photo_response
+from .common import parse_id, photo_response, tree_of
 
 PAGE_SIZE = 20
 CACHE_SECONDS = 30.0
@@ -180,13 +180,14 @@ async def board(request: Request) -> Response:
     """A workshop's board: ``/w/<code>/board``, or ``/board`` while there is one workshop
     (with several, ``/board`` lists the workshops' boards)."""
     code = request.path_params.get("workshop")
+    tree = await tree_of(request).get()
     if code is None:
-        workshop = await depot.single_workshop()
+        workshop = tree.single_workshop()
         if workshop is None:
             return render(request, "choose.html", {"workshops": await depot.workshops(),
                                                    "org": await org.get_org()})
     else:
-        workshop = await depot.unit_by_code(code, depot.WORKSHOP)
+        workshop = tree.by_code(code, depot.WORKSHOP)
         if workshop is None or not workshop.active:
             raise HTTPException(404, "没有这个车间的公示栏。")
     filters = parse_filters(request.query_params)

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from .. import edge
 from ..auth import load_session
 from ..cases import local_today
+from ..depot import TreeCache
 from ..models import StaffSession, StaffUser
 from ..settings import Settings
 from ..throttle import Throttle
@@ -29,6 +30,14 @@ def settings_of(request: Request) -> Settings:
 def throttle_of(request: Request) -> Throttle:
     throttle: Throttle = request.app.state.throttle
     return throttle
+
+
+def tree_of(request: Request) -> TreeCache:
+    """The app's cached copy of the depot's units (workshops, desks) for public pages."""
+    cache: TreeCache | None = getattr(request.app.state, "tree_cache", None)
+    if cache is None:
+        cache = request.app.state.tree_cache = TreeCache()
+    return cache
 
 
 def now_utc() -> datetime:

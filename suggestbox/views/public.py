@@ -32,6 +32,7 @@ from .common import (
     submit_allowed,
     throttle_of,
     today,
+    tree_of,
     uploads,
 )
 
@@ -48,7 +49,7 @@ async def _submit_context(request: Request, workshop: Unit, team: Team | None
         # The form posts back to where it was shown: ``/`` (one workshop) or ``/w/<code>/``.
         "box_path": request.url.path,
         "in_tree": "workshop" in request.path_params,
-        "desks": await depot.desks(),
+        "desks": (await tree_of(request).get()).desks(),
         "team": team,
         "token": tokens.issue(s.secret_key, today(request)),
         "limits": (s.text_min, s.text_max),
@@ -79,10 +80,11 @@ async def _team(code: str, workshop: Unit | None) -> Team | None:
 
 async def _workshop(request: Request) -> Unit | None:
     """The box this request is for: ``/w/<code>/``, or ``/`` while there is one workshop."""
+    tree = await tree_of(request).get()
     code = request.path_params.get("workshop")
     if code is None:
-        return await depot.single_workshop()
-    found = await depot.unit_by_code(code, depot.WORKSHOP)
+        return tree.single_workshop()
+    found = tree.by_code(code, depot.WORKSHOP)
     if found is None or not found.active:
         raise HTTPException(404, "没有这个车间的意见箱，请扫描车间张贴的二维码。")
     return found
@@ -169,14 +171,14 @@ async def _photos_of(files: list[bytes], s: Settings) -> tuple[list[photos.Clean
 async def submit(request: Request) -> Response:
     s = settings_of(request)
     throttle = throttle_of(request)
-    workshop = await _workshop(request)
-    if workshop is None:
-        raise HTTPException(404, "请先选择车间。")
     if not await submit_allowed(request):
         return render(request, "error.html",
                       {"code": 429, "message": "提交太频繁了，请过几分钟再试。"}, 429)
     form = await read_photo_form(request, max_files=10)
     files = await _take_files(form)
+    workshop = await _workshop(request)
+    if workshop is None:
+        raise HTTPException(404, "请先选择车间。")
     team = await _team(field(form, "team"), workshop)
     # A team link records the team only while the worker leaves "注明班组" chosen.
     team_choice = field(form, "team_choice") or ("team" if team else "")
@@ -200,7 +202,7 @@ async def submit(request: Request) -> Response:
         errors["team"] = "请选择是否注明班组。"
     # Addressed to a depot desk (段工会, 纪检) instead of the workshop: "" is the workshop.
     to = field(form, "to").strip()[:32]
-    desk = await depot.unit_by_code(to, depot.DESK) if to else None
+    desk = (await tree_of(request).get()).by_code(to, depot.DESK) if to else None
     if to and (desk is None or not desk.active):
         errors["to"] = "请重新选择交给谁看。"
     cleaned, photo_error = await _photos_of(files, s)

@@ -208,8 +208,12 @@ async def _case_context(request: Request, case: Case, session: Any) -> dict[str,
         "duplicates": await Case.filter(merged_into_id=case.id),
         "actions": cases.allowed_actions(case, user),
         "rules": RULES,
-        "handlers": await StaffUser.filter(active=True, role__in=["handler", "leader", "admin"],
-                                           unit_id=case.unit_id),  # type: ignore[attr-defined]
+        # Who may take it: the unit's own staff, and for a workshop's case the depot's leaders.
+        "handlers": await StaffUser.filter(
+            Q(unit_id=case.unit_id) | Q(unit_id=None, role__in=["leader", "admin"]  # type: ignore[attr-defined]
+                                        ) if not cases.is_desk_case(case)
+            else Q(unit_id=case.unit_id),  # type: ignore[attr-defined]
+            active=True, role__in=["handler", "leader", "admin"]),
         "desk_case": cases.is_desk_case(case),
         "today": today(request),
         "can_close_unrated": cases.can_close_unrated(case, now_utc(), s.rating_window_days),
