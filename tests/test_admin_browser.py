@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from tests.conftest import LiveServer
-from tests.test_browser import LAPTOP, Watched, add_staff, staff_login
+from tests.test_browser import LAPTOP, PHONE, Watched, add_staff, staff_login
 
 
 def values(form: Any, *names: str) -> dict[str, str]:
@@ -39,13 +39,16 @@ def test_admin_forms_as_a_person_uses_them(browser: Any, live_server: LiveServer
         w.shot("admin-01-page")
 
         # Table headers sit over their inputs (each input in its own cell).
-        for table in p.locator("table.admin-table").all()[1:]:  # teams, categories
+        # units, users, teams, categories: the tables with inputs in their rows
+        for table in [t for i, t in enumerate(p.locator("table.admin-table").all()) if i != 1]:
             heads = table.locator("thead th").all()
             cells = table.locator("tbody tr").first.locator("td").all()
             assert len(heads) == len(cells)
             for th, td in zip(heads, cells, strict=True):
                 h, c = th.bounding_box(), td.bounding_box()
                 assert h and c and abs(h["x"] - c["x"]) < 1 and abs(h["width"] - c["width"]) < 1
+                if td.locator("input:not([type=hidden]), button").count() == 0:
+                    continue  # a plain cell (the workshop a team belongs to)
                 field = td.locator("input:not([type=hidden]), button").first
                 f = field.bounding_box()
                 assert f and h["x"] <= f["x"] and f["x"] + f["width"] <= h["x"] + h["width"] + 1
@@ -143,3 +146,70 @@ def test_admin_forms_as_a_person_uses_them(browser: Any, live_server: LiveServer
         w.check_clean()
     finally:
         w.close()
+
+
+def test_depot_admin_grows_the_tree(browser: Any, live_server: LiveServer) -> None:
+    """Issue 14: a depot admin adds a workshop (a Chinese code is refused, the choices stay),
+    a desk, and a leader for the new workshop; the new box and its desk choice are live."""
+    server = live_server
+    add_staff(server, "boss", "admin", "赵段长")
+    w = Watched(browser, server, **LAPTOP)
+    try:
+        staff_login(w, "boss")
+        p = w.page
+        p.goto("/admin")
+        unit = p.locator("#unit-add")
+        unit.locator("[name=kind]").select_option("workshop")
+        unit.locator("[name=code]").fill("二车间")
+        unit.locator("[name=name]").fill("检修二车间")
+        unit.locator("button").click()
+        p.wait_for_load_state()
+        assert p.url.endswith("/admin/units")
+        unit = p.locator("#unit-add")
+        error_beside(w, "#unit-add", "小写英文字母")
+        assert values(unit, "kind", "code", "name") == {
+            "kind": "workshop", "code": "二车间", "name": "检修二车间"}
+        w.shot("admin-06-unit-error")
+        unit.locator("[name=code]").fill("jx2")
+        unit.locator("button").click()
+        p.wait_for_url(re.compile(r"/admin\?ok=unit_added#units$"))
+        unit = p.locator("#unit-add")
+        unit.locator("[name=kind]").select_option("desk")
+        unit.locator("[name=code]").fill("gonghui")
+        unit.locator("[name=name]").fill("段工会")
+        unit.locator("button").click()
+        p.wait_for_url(re.compile(r"/admin\?ok=unit_added#units$"))
+
+        user = p.locator("#user-add")
+        user.locator("[name=username]").fill("boss")  # taken
+        user.locator("[name=display_name]").fill("李主任")
+        user.locator("[name=unit]").select_option("jx2")
+        user.locator("[name=role]").select_option("leader")
+        user.locator("[name=password]").fill("secret-pass-1")
+        user.locator("button").click()
+        p.wait_for_load_state()
+        user = p.locator("#user-add")
+        error_beside(w, "#user-add", "已经存在")
+        assert values(user, "username", "unit", "role") == {
+            "username": "boss", "unit": "jx2", "role": "leader"}
+        user.locator("[name=username]").fill("li")
+        user.locator("[name=password]").fill("secret-pass-1")
+        user.locator("button").click()
+        p.wait_for_url(re.compile(r"/admin\?ok=user_added&u=\d+#users$"))
+        w.shot("admin-07-tree")
+        listed = server.cli("user", "list").stdout
+        assert "li\tleader\tjx2\tactive" in listed
+        w.check_clean()
+    finally:
+        w.close()
+    phone = Watched(browser, server, **PHONE)
+    try:
+        phone.page.goto("/")
+        assert "检修二车间" in phone.page.inner_text("main")
+        phone.page.goto("/w/jx2/")
+        form = phone.page.inner_text("form")
+        assert "直接反映给段工会：只有段工会的工作人员能看到，车间领导看不到。" in form
+        assert "检修二车间的领导、承办人和段领导能看到" in form
+        phone.check_clean()
+    finally:
+        phone.close()
