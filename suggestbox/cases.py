@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from . import notify, receipts, tokens
@@ -201,6 +202,9 @@ async def _merge(step: Step) -> None:
     step.changed["merged_into_id"] = main.id
     _responded(step)  # merging a duplicate answers it: it counts as a response (响应)
     step.body = f"与 {main.number} 重复，已合并" + (f"：{step.body}" if step.body else "")
+    if step.case.supports:  # 我也遇到 presses follow the problem to the main case
+        await Case.filter(id=main.id).using_db(step.conn).update(
+            supports=F("supports") + step.case.supports)
 
 
 async def _publish(step: Step) -> None:
@@ -254,7 +258,9 @@ RULES: dict[str, Rule] = {
     "rate": Rule("评价", _s(Status.ANSWERED), None, SUBMITTER, _rate, public=True),
     "rate_unsatisfied": Rule("评价：不满意", _s(Status.ANSWERED), Status.IN_PROGRESS, SUBMITTER,
                              _rate_unsatisfied, needs_body=True, public=True),
-    "publish": Rule("公示", _s(Status.ANSWERED, Status.CLOSED), None, STAFF, _publish,
+    # Open cases (after acceptance) may go on the board as 征集意见, for 我也遇到.
+    "publish": Rule("公示", _s(Status.ACCEPTED, Status.IN_PROGRESS, Status.ANSWERED,
+                                Status.CLOSED), None, STAFF, _publish,
                     needs_body=True, text_from_summary=True),
     "unpublish": Rule("撤销公示", ALL, None, STAFF, _unpublish),
 }
@@ -385,7 +391,7 @@ async def submit_case(
                 id=uuid.uuid4(), case=case, seq=1, action="submit", to_status=Status.NEW,
                 by_submitter=True, public=True, at=day_start(today, tz),
             )
-            await _attach(case.id, event.id, photos)
+            await attach_photos(case.id, event.id, photos)
             await notify.enqueue_for_event(case, "submit", None, conn=conn, today=today, tz=tz)
     except IntegrityError:
         # A concurrent duplicate POST of the same form won the race: show its receipt.
@@ -396,7 +402,8 @@ async def submit_case(
     return Submitted(case=case, receipt=receipt)
 
 
-async def _attach(case_id: uuid.UUID, event_id: uuid.UUID, photos: Sequence[CleanPhoto]) -> None:
+async def attach_photos(case_id: uuid.UUID, event_id: uuid.UUID,
+                        photos: Sequence[CleanPhoto]) -> None:
     for p in photos:
         await Photo.create(id=uuid.uuid4(), case_id=case_id, event_id=event_id, data=p.jpeg,
                            thumb=p.thumb, width=p.width, height=p.height)
@@ -432,7 +439,7 @@ async def submitter_act(
                                        wrapped="", used_on=local_today(tz, now))
             event = await apply(case_id, action, None, now=now, tz=tz, body=body, rating=rating)
             if action == "followup":
-                await _attach(case_id, event.id, photos)
+                await attach_photos(case_id, event.id, photos)
     except IntegrityError:
         return False
     return True

@@ -54,6 +54,25 @@ class Category(Model):
         return self.name
 
 
+class Source(Model):
+    # Where a case came from (来源): 扫码 (workers themselves), 纸质意见箱, 谈心, 座谈会,
+    # 职代会提案, 电话, 其他; an admin may add, rename or retire entries. ``key`` marks the two
+    # the code needs ("qr": a worker's own submission, "paper": a paper slip).
+
+    id = fields.IntField(primary_key=True)
+    key = fields.CharField(max_length=16, null=True, unique=True)
+    name = fields.CharField(max_length=32, unique=True)
+    sort_order = fields.IntField(default=0)
+    active = fields.BooleanField(default=True)
+
+    class Meta:
+        table = "source"
+        ordering = ["sort_order", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Team(Model):
     # A team (班组) or location of a workshop; its code is carried in QR links as
     # ``/w/<workshop>/?t=<code>``. Codes are unique in the depot (old ``/?t=`` posters keep
@@ -125,6 +144,12 @@ class Case(Model):
     workshop: fields.ForeignKeyNullableRelation[Unit] = fields.ForeignKeyField(
         "models.Unit", related_name="box_cases", null=True, on_delete=fields.RESTRICT
     )
+    # 来源; None only for rows from before sources existed (the migration set them to 扫码).
+    source: fields.ForeignKeyNullableRelation[Source] = fields.ForeignKeyField(
+        "models.Source", related_name="cases", null=True, on_delete=fields.RESTRICT
+    )
+    # 我也遇到: presses on the board (this case's and, after a merge, its duplicates').
+    supports = fields.IntField(default=0)
     category: fields.ForeignKeyRelation[Category] = fields.ForeignKeyField(
         "models.Category", related_name="cases", on_delete=fields.RESTRICT
     )
@@ -347,3 +372,37 @@ async def _case_in_workshop(sender: type[Case], instance: Case, using_db: Any,
         instance.workshop_id = await _oldest_workshop_id(using_db)
     if instance.unit_id is None:  # type: ignore[attr-defined]
         instance.unit_id = instance.workshop_id  # type: ignore[attr-defined]
+    if instance.source_id is None:  # type: ignore[attr-defined]
+        qr = await Source.filter(key="qr").using_db(using_db).first()
+        instance.source_id = qr.id if qr else None
+
+
+class SlipCode(Model):
+    # A receipt code printed on a paper slip's tear-off stub, not yet entered by staff: only its
+    # keyed hash (like ``Case.receipt_hash``) and the day it stops being accepted. Deleted when
+    # the slip is entered (the case then holds the hash) or when it expires.
+
+    id = fields.CharField(max_length=64, primary_key=True)
+    workshop: fields.ForeignKeyRelation[Unit] = fields.ForeignKeyField(
+        "models.Unit", related_name="slips", on_delete=fields.CASCADE
+    )
+    expires_on = fields.DateField(db_index=True)
+
+    class Meta:
+        table = "slip_code"
+
+
+class Support(Model):
+    # 我也遇到: how many presses a board item got on one day. No identity, no time finer than
+    # the day, nothing that ties a press to anyone's own case.
+
+    id = fields.UUIDField(primary_key=True)
+    case: fields.ForeignKeyRelation[Case] = fields.ForeignKeyField(
+        "models.Case", related_name="support_days", on_delete=fields.CASCADE
+    )
+    day = fields.DateField()
+    count = fields.IntField(default=0)
+
+    class Meta:
+        table = "support"
+        unique_together = (("case_id", "day"),)
