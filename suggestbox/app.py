@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -50,7 +51,12 @@ SECURITY_HEADERS = [
 CACHE_STATIC = "public, max-age=86400"
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # The only routes that take multipart bodies with photos (and so a larger body limit).
-PHOTO_ROUTES = frozenset({"/", "/track/followup"})
+PHOTO_ROUTES = frozenset({"/", "/track/followup", "/staff/cases/new"})
+WORKSHOP_BOX = re.compile(r"^/w/[^/]{1,64}/$")  # a workshop's box takes photos like "/"
+
+
+def photo_route(path: str) -> bool:
+    return path in PHOTO_ROUTES or WORKSHOP_BOX.match(path) is not None
 PHOTO_413 = ("照片太大了。请返回上一页（您写的文字还在），去掉或换一张小一点的照片再提交。")
 
 ERROR_MESSAGES = {
@@ -92,7 +98,7 @@ class SecurityMiddleware:
             await self._with_headers(_plain_page(403, "跨站请求被拒绝。"), scope, receive, send)
             return
         limit = self.settings.max_body_bytes
-        if scope["method"] == "POST" and scope["path"] in PHOTO_ROUTES and dict(
+        if scope["method"] == "POST" and photo_route(scope["path"]) and dict(
                 scope["headers"]).get(b"content-type", b"").startswith(b"multipart/form-data"):
             limit = self.settings.photo_body_bytes
         if self._declared_length(scope) > limit:
@@ -243,7 +249,7 @@ async def healthz(request: Request) -> Response:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     from . import worker
-    from .views import admin, board, channels, posters, public, setup, staff
+    from .views import admin, board, channels, intake, posters, public, setup, staff
     from .views import reports as report_views
 
     settings = (settings or Settings.from_env()).prepare()
@@ -272,6 +278,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     routes = [
         *public.routes,
+        *intake.routes,  # before staff: /staff/cases/new is not a case id
         *staff.routes,
         *report_views.routes,
         *admin.routes,

@@ -321,6 +321,44 @@ def cmd_qr(args: argparse.Namespace, settings: Settings) -> int:
     return code
 
 
+def cmd_slips(args: argparse.Namespace, settings: Settings) -> int:
+    """``suggestbox slips --count N --out slips.html [--workshop CODE]``: paper slips with
+    tear-off receipt stubs (A5, two per A4 sheet); the codes are stored only as hashes."""
+    from pathlib import Path
+
+    from . import depot, intake
+    from .cases import DomainError, local_today
+    from .db import orm
+    from .templating import make_templates
+    from .views.intake import render_slips
+
+    async def run() -> int:
+        async with orm(settings):
+            workshop = (await depot.unit_by_code(args.workshop, depot.WORKSHOP)
+                        if args.workshop else await depot.single_workshop())
+            if workshop is None:
+                print("请用 --workshop 指明车间（suggestbox workshop list 可查看）。",
+                      file=sys.stderr)
+                return 2
+            try:
+                codes = await intake.print_slips(settings.secret_key, workshop, args.count,
+                                                 local_today(settings.tz),
+                                                 settings.slip_expiry_days)
+            except DomainError as e:
+                print(e.message, file=sys.stderr)
+                return 2
+            css = (settings.static_dir / "style.css").read_text(encoding="utf-8")
+            html = render_slips(make_templates(settings).env, codes,
+                                args.base_url if args.base_url is not None else settings.base_url,
+                                workshop.name, settings.slip_expiry_days, inline_css=css)
+            await asyncio.to_thread(Path(args.out).write_text, html, encoding="utf-8")
+            print(f"已写入 {args.out}：{len(codes)} 张纸条（{workshop.name}）。"
+                  "打印后请不要留存这个文件。")
+        return 0
+
+    return asyncio.run(run())
+
+
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import logging.config
 
@@ -417,6 +455,13 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", required=True, help="FILE.svg, FILE.png, or FILE.html with --poster")
     q.add_argument("--base-url", help="public URL (default: SUGGESTBOX_BASE_URL)")
     q.set_defaults(func=cmd_qr)
+    sl = sub.add_parser("slips", help="paper slips with tear-off receipt stubs (A5, 2 per A4)")
+    sl.add_argument("--count", type=int, required=True)
+    sl.add_argument("--out", required=True, help="FILE.html to print")
+    sl.add_argument("--workshop", help="workshop code (optional with a single workshop)")
+    sl.add_argument("--base-url", help="public URL for the /track address on the stub")
+    sl.set_defaults(func=cmd_slips)
+
     w = sub.add_parser("worker", help="deliver notifications and send deadline reminders "
                        "(a service; or set SUGGESTBOX_INLINE_WORKER=1 in the app)")
     w.add_argument("--once", action="store_true", help="one round, then exit")

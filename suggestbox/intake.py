@@ -23,7 +23,7 @@ from tortoise.transactions import in_transaction
 
 from . import notify, receipts
 from .cases import DomainError, Status, Submitted, attach_photos, day_start
-from .models import Case, Category, Event, SlipCode, Source, StaffUser, Team, Unit
+from .models import Case, Category, Event, SlipCode, Source, StaffUser, Team, Unit, UsedFormToken
 from .photos import CleanPhoto
 
 RECORDERS = frozenset({"leader", "admin"})
@@ -48,10 +48,13 @@ def may_record(actor: StaffUser, workshop: Unit) -> bool:
 async def record_case(
     *, secret_key: str, actor: StaffUser, workshop: Unit, source_id: int | None,
     category_id: int, team: Team | None, body: str, today: date, tz: ZoneInfo,
-    slip_code: str = "", photos: Sequence[CleanPhoto] = (),
+    slip_code: str = "", photos: Sequence[CleanPhoto] = (), form_id: str | None = None,
 ) -> Submitted:
     """Record a case on a worker's behalf. With ``slip_code`` (a paper slip's stub) the case
-    takes that code; otherwise a new receipt is returned for staff to hand over."""
+    takes that code; otherwise a new receipt is returned for staff to hand over. ``form_id``:
+    the form's one-time id, so that a form sent twice records one case."""
+    if form_id and await UsedFormToken.exists(id=form_id):
+        raise DomainError("这份表单已经提交过了：请到案件列表查看，不必重复录入。")
     if not may_record(actor, workshop):
         raise DomainError("您不能为这个车间录入。")
     errors: list[DomainError] = []
@@ -78,6 +81,8 @@ async def record_case(
     digest = slip_hash or receipts.receipt_hash(secret_key, receipt)
     try:
         async with in_transaction() as conn:
+            if form_id:
+                await UsedFormToken.create(id=form_id, wrapped="", used_on=today, using_db=conn)
             if slip_hash:
                 slip = await SlipCode.filter(id=slip_hash).select_for_update().using_db(
                     conn).first()
@@ -101,6 +106,8 @@ async def record_case(
             await attach_photos(case.id, event.id, photos)
             await notify.enqueue_for_event(case, "submit", actor, conn=conn, today=today, tz=tz)
     except IntegrityError as exc:
+        if form_id and await UsedFormToken.exists(id=form_id):
+            raise DomainError("这份表单已经提交过了：请到案件列表查看，不必重复录入。") from exc
         raise DomainError("这个回执码已经录入过了。", field="slip") from exc
     return Submitted(case=case, receipt=receipts.format_receipt(receipts.normalise(receipt)))
 

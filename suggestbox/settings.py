@@ -60,6 +60,8 @@ class Settings:
     photo_max_count: int = 3
     photo_max_bytes: int = 10 * 1024 * 1024
     followup_max: int = 2000
+    # Paper slips (intake.py): days an unused stub code stays valid.
+    slip_expiry_days: int = 365
     # Throttling: (count, window seconds).
     track_miss_limit: int = 10
     track_window: int = 600
@@ -153,6 +155,7 @@ class Settings:
             "redis_url": c("SUGGESTBOX_REDIS_URL", default=""),
             "max_body_bytes": c("SUGGESTBOX_MAX_BODY_BYTES", cast=int, default=256 * 1024),
             "photo_max_count": c("SUGGESTBOX_PHOTO_MAX_COUNT", cast=int, default=3),
+            "slip_expiry_days": c("SUGGESTBOX_SLIP_EXPIRY_DAYS", cast=int, default=365),
             "photo_max_bytes": c("SUGGESTBOX_PHOTO_MAX_BYTES", cast=int,
                                  default=10 * 1024 * 1024),
             "session_idle_minutes": c("SUGGESTBOX_SESSION_IDLE_MINUTES", cast=int, default=120),

@@ -17,6 +17,7 @@ import httpx
 
 from . import notify, privacy
 from .cases import purge_used_tokens
+from .intake import purge_slips
 from .models import Case
 from .settings import Settings
 
@@ -100,6 +101,7 @@ async def tick(settings: Settings, now: datetime | None = None,
     result.delivery = await notify.deliver_due(settings, now=now, client=client)
     await notify.purge_settled(now.astimezone(settings.tz).date())
     await purge_used_tokens(now.astimezone(settings.tz).date())
+    await purge_slips(now.astimezone(settings.tz).date())
     await _scrub_yesterday(settings, now)
     return result
 

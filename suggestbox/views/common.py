@@ -222,12 +222,14 @@ def user_of(session: StaffSession) -> StaffUser:
     return session.user
 
 
-async def staff_form(request: Request, *roles: str) -> tuple[StaffSession, FormData]:
-    """For every staff POST: the session (with role check), the form, and its CSRF token."""
+async def staff_form(request: Request, *roles: str, max_files: int = 0
+                     ) -> tuple[StaffSession, FormData]:
+    """For every staff POST: the session (with role check), the form, and its CSRF token.
+    ``max_files``: a multipart form with up to that many photos (read in memory)."""
     from ..tokens import csrf_ok
 
     session = await require_staff(request, *roles)
-    form = await read_form(request)
+    form = await (read_photo_form(request, max_files) if max_files else read_form(request))
     if not csrf_ok(session.csrf, field(form, "csrf")):
         raise HTTPException(403, "表单已过期或来源不明（CSRF 校验失败），请刷新页面后重试。")
     return session, form
