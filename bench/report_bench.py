@@ -249,7 +249,7 @@ async def time_report(url: str, month: Month, repeat: int) -> None:
         for i in range(repeat):
             t0 = time.perf_counter()
             # Its COPY seed predates the depot tree (cases without a unit): every workshop.
-            units = tuple(await Unit.filter(kind="workshop").values_list("id", flat=True))
+            units = tuple(u.id for u in await Unit.filter(kind="workshop"))
             report = await build_report(month, units=units, tz=settings.tz)
             t1 = time.perf_counter()
             html = template.render({**report_context(report, settings), "css": ""})
