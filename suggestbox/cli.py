@@ -385,9 +385,14 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run() -> bytes:
         async with orm(settings):
-            return await export(month, args.format, settings, what=args.what)
+            return await export(month, args.format, settings, what=args.what,
+                                workshop=args.workshop)
 
-    data = asyncio.run(run())
+    try:
+        data = asyncio.run(run())
+    except LookupError:
+        print(f"错误：没有代码为 {args.workshop} 的车间或段级渠道。", file=sys.stderr)
+        return 2
     if args.out:
         with open(args.out, "wb") as fh:
             fh.write(data)
@@ -473,6 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--format", choices=["html", "csv", "json", "xlsx"], default="html")
     rp.add_argument("--what", choices=["figures", "cases"], default="figures",
                     help="for csv: the figures, or the list of answered cases")
+    rp.add_argument("--workshop", metavar="CODE", default=None,
+                    help="one workshop's (or desk's) report; default: the depot report when "
+                         "there are several workshops, the workshop's report when there is one")
     rp.add_argument("--out", help="write to this file instead of standard output")
     rp.set_defaults(func=cmd_report)
     return p

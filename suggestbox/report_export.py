@@ -7,10 +7,11 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
+from .depot_report import DepotReport
 from .reports import (
     PERCENTILE_NOTE,
     RATE_LABELS,
@@ -108,15 +109,69 @@ def figures_csv(report: Report) -> bytes:
     return _csv(figures_rows(report))
 
 
-def cases_rows(cases: list[ListedCase]) -> list[list[Any]]:
-    rows: list[list[Any]] = [
-        ["编号", "类别", "公示摘要", "答复", "收到日期", "答复日期", "用时（天）"]]
+def cases_rows(cases: list[ListedCase], units: Mapping[int, str] | None = None
+               ) -> list[list[Any]]:
+    """The answered cases; ``units`` (unit id → name): a first column naming the workshop."""
+    header = ["编号", "类别", "公示摘要", "答复", "收到日期", "答复日期", "用时（天）"]
+    rows: list[list[Any]] = [(["车间"] if units is not None else []) + header]
     for c in cases:
-        rows.append([c.number, c.category, c.summary, c.answer, c.received_on,
-                     c.answered_on, c.days])
+        row = [c.number, c.category, c.summary, c.answer, c.received_on, c.answered_on, c.days]
+        rows.append(([units.get(c.unit, "")] if units is not None else []) + row)
     return rows
 
 
+def rows_csv(rows: list[list[Any]]) -> bytes:
+    return _csv([[v.isoformat() if isinstance(v, date) else v for v in row] for row in rows])
+
+
 def cases_csv(cases: list[ListedCase]) -> bytes:
-    return _csv([[v.isoformat() if isinstance(v, date) else v for v in row]
-                 for row in cases_rows(cases)])
+    return rows_csv(cases_rows(cases))
+
+
+DEPOT_HEADER = ["部分", "期间", "单位", "指标", "数值", "分子", "分母", "口径"]
+
+
+def depot_rows(report: DepotReport) -> list[list[Any]]:
+    """The depot report as one table, one value per cell (rates in percent, empty when there
+    is nothing to divide by)."""
+    r = report
+    month = str(r.month)
+    rows: list[list[Any]] = [DEPOT_HEADER]
+    defs = rate_definitions(r.response_limit_days)
+    fold = f"本月收到少于 {r.small_group_k} 件的车间并入“其他”"
+
+    def rates(section: str, unit: str, figures: Any) -> None:
+        for name, label in RATE_LABELS.items():
+            rate = figures.rates[name]
+            rows.append([section, month, unit, label, _pct(rate.value), rate.num, rate.den,
+                         defs[name] if section == "全段" else ""])
+
+    for name, label in TOTAL_LABELS.items():
+        rows.append(["全段", month, "全段（车间案件）", label, r.figures.totals[name], None, None,
+                     TOTAL_DEFINITIONS[name]])
+    rates("全段", "全段（车间案件）", r.figures)
+    for key, label, sp in (("accept", "响应用时", r.accept_times),
+                           ("answer", "答复用时", r.answer_times)):
+        rows.append(["全段", month, "全段（车间案件）", f"{label}件数", sp.n, None, None,
+                     TIME_DEFINITIONS[key]])
+        rows.append(["全段", month, "全段（车间案件）", f"{label}中位数（天）", _days(sp.median),
+                     None, None, PERCENTILE_NOTE])
+        rows.append(["全段", month, "全段（车间案件）", f"{label}第90百分位（天）", _days(sp.p90),
+                     None, None, PERCENTILE_NOTE])
+    for section, table in (("按车间", r.workshops), ("段级渠道", r.desks)):
+        for u in table:
+            note = fold if u.key == "other" else ""
+            for measure, v in (("收到", u.received), ("答复", u.answered), ("办结", u.closed)):
+                rows.append([section, month, u.label, measure, v, None, None, note])
+            rates(section, u.label, u.figures)
+            rows.append([section, month, u.label, "答复用时中位数（天）",
+                         _days(u.answer_times.median), None, None, ""])
+    origin_note = f"段级渠道案件按来源车间；少于 {r.small_group_k} 件的车间并入“其他”"
+    for o in r.desk_origin:
+        rows.append(["段级渠道来源", month, o.label, "收到", o.received, None, None,
+                     origin_note if o.key == "other" else ""])
+    return rows
+
+
+def depot_csv(report: DepotReport) -> bytes:
+    return _csv(depot_rows(report))

@@ -200,6 +200,7 @@ class ListedCase:
     received_on: date
     answered_on: date
     days: int
+    unit: int = 0  # Case.unit (the depot's list names the workshop)
 
 
 @dataclass
@@ -267,7 +268,8 @@ class Report:
                              for t in self.team_periods],
             "cases_total": self.cases_total,
             "cases": [
-                {**asdict(c), "received_on": c.received_on.isoformat(),
+                {**{k: v for k, v in asdict(c).items() if k != "unit"},
+                 "received_on": c.received_on.isoformat(),
                  "answered_on": c.answered_on.isoformat()} for c in self.cases
             ],
             "trend": [{"month": str(t.month), "received": t.received, "answered": t.answered}
@@ -331,11 +333,19 @@ _PARAM = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 class _Db:
     """A thin layer over the raw connection: named parameters, dialect snippets."""
 
-    def __init__(self, conn: BaseDBAsyncClient, tz: ZoneInfo, offset_minutes: int) -> None:
+    def __init__(self, conn: BaseDBAsyncClient, tz: ZoneInfo, offset_minutes: int,
+                 units: Iterable[int]) -> None:
         self.conn = conn
         self.pg = conn.capabilities.dialect == "postgres"
         self.tz = tz
         self.offset = f"{offset_minutes:+d} minutes"
+        self.units = tuple(sorted({int(u) for u in units}))
+
+    def in_units(self, col: str) -> str:
+        """``col IN (…)`` over the scope's unit ids: integers only, so a safe literal."""
+        if not self.units:
+            return "1 = 0"
+        return f"{col} IN ({','.join(str(int(u)) for u in self.units)})"
 
     def local_date(self, col: str) -> str:
         if self.pg:
@@ -417,111 +427,175 @@ class _Window:
         return {"d0": self.d0, "d1": self.d1, "t0": self.t0, "t1": self.t1}
 
 
+def _sum_figures(month: Month, parts: Iterable[Figures]) -> Figures:
+    """Figures are additive over units: counts sum, rates sum numerators and denominators."""
+    totals = {name: 0 for name in TOTAL_LABELS}
+    nums = {name: [0, 0] for name in RATE_LABELS}
+    activity: list[tuple[Any, Any, str, int]] = []
+    for f in parts:
+        for name, v in f.totals.items():
+            totals[name] += v
+        for name, r in f.rates.items():
+            nums[name][0] += r.num
+            nums[name][1] += r.den
+        activity.extend(f.activity)
+    return Figures(month, totals, {k: Rate(a, b) for k, (a, b) in nums.items()}, activity)
+
+
 async def _figures(db: _Db, month: Month, limit_days: int) -> Figures:
+    return _sum_figures(month, (await _figures_by_unit(db, month, limit_days)).values())
+
+
+async def _figures_by_unit(db: _Db, month: Month, limit_days: int) -> dict[int, Figures]:
+    """The month's figures of every unit in ``db.units``: each query is grouped by unit, so a
+    depot of 50 workshops costs the same few queries as one workshop."""
     w = _Window.of(month, db.tz)
     p = w.params()
-    # What staff and submitters did in the month, by action, category and team: one pass over
-    # the month's events.
+    scope = db.in_units("c.unit_id")
+    # What staff and submitters did in the month, by unit, action, category and team: one pass
+    # over the month's events.
     cells = await db.rows(
-        "SELECT e.action AS action, c.category_id AS cat, c.team_id AS team, "
-        "COUNT(DISTINCT e.case_id) AS cases, COUNT(*) AS n "
+        "SELECT c.unit_id AS unit, e.action AS action, c.category_id AS cat, "  # noqa: S608
+        "c.team_id AS team, COUNT(DISTINCT e.case_id) AS cases, COUNT(*) AS n "
         "FROM event e JOIN \"case\" c ON c.id = e.case_id WHERE e.at >= :t0 AND e.at < :t1 "
+        f"AND {scope} "
         "AND e.action IN ('accept','reject','reply','close','rate_unsatisfied','merge') "
-        "GROUP BY 1, 2, 3", **p)
-    acted: dict[str, list[int]] = {}
+        "GROUP BY 1, 2, 3, 4", **p)
+    acted: dict[int, dict[str, list[int]]] = {}
     for r in cells:
-        a = acted.setdefault(str(r["action"]), [0, 0])
-        a[0] += _int(r["cases"])  # a case has one category and team: the groups are disjoint
-        a[1] += _int(r["n"])
+        cell = acted.setdefault(_int(r["unit"]), {}).setdefault(str(r["action"]), [0, 0])
+        cell[0] += _int(r["cases"])  # one unit, category and team per case: groups are disjoint
+        cell[1] += _int(r["n"])
     # Responded within the limit: any accept, reject or merge event dated (local) no more than
     # ``lim`` days after the case arrived. Later events can never count, so the figure is
     # final ``lim`` days after the month ends.
-    got = await db.one(
-        "SELECT COUNT(*) AS received, SUM(CASE WHEN EXISTS (SELECT 1 FROM event e "  # noqa: S608
-        f"WHERE e.case_id = c.id AND e.action IN {RESPONSE_SQL} AND "
+    got = await db.rows(
+        "SELECT c.unit_id AS unit, COUNT(*) AS received, SUM(CASE WHEN EXISTS ("  # noqa: S608
+        f"SELECT 1 FROM event e WHERE e.case_id = c.id AND e.action IN {RESPONSE_SQL} AND "
         f"{db.days(db.local_date('e.at'), 'c.received_on')} <= :lim) THEN 1 ELSE 0 END) "
-        'AS responded FROM "case" c WHERE c.received_on >= :d0 AND c.received_on < :d1',
-        lim=limit_days, **p)
+        'AS responded FROM "case" c WHERE c.received_on >= :d0 AND c.received_on < :d1 '
+        f"AND {scope} GROUP BY c.unit_id", lim=limit_days, **p)
     # Open at month end: open now and no status change since; or the first status change
     # since then started from an open status (events keep from_status).
-    end = await db.one(
-        "SELECT COUNT(*) AS open_n, SUM(CASE WHEN s.deadline < :d1 THEN 1 ELSE 0 END) AS late "  # noqa: S608
-        "FROM (SELECT c.deadline AS deadline FROM \"case\" c WHERE c.status IN "
-        + OPEN_SQL + " AND c.received_on < :d1 AND NOT EXISTS (SELECT 1 FROM event x "
+    end = await db.rows(
+        "SELECT s.unit AS unit, COUNT(*) AS open_n, "  # noqa: S608
+        "SUM(CASE WHEN s.deadline < :d1 THEN 1 ELSE 0 END) AS late "
+        "FROM (SELECT c.unit_id AS unit, c.deadline AS deadline FROM \"case\" c "
+        f"WHERE c.status IN {OPEN_SQL} AND c.received_on < :d1 AND {scope} "
+        "AND NOT EXISTS (SELECT 1 FROM event x "
         "WHERE x.case_id = c.id AND x.at >= :t1 AND x.to_status IS NOT NULL) "
-        "UNION ALL SELECT c.deadline AS deadline FROM event e JOIN \"case\" c "
-        "ON c.id = e.case_id WHERE e.action IN " + STATUS_ACTIONS_SQL + " AND e.at >= :t1 "
-        "AND e.to_status IS NOT NULL AND e.from_status IN "
-        + OPEN_SQL + " AND c.received_on < :d1 AND NOT EXISTS (SELECT 1 FROM event x "
-        "WHERE x.case_id = e.case_id AND x.at >= :t1 AND x.to_status IS NOT NULL "
-        "AND x.seq < e.seq)) s", **p)
+        "UNION ALL SELECT c.unit_id AS unit, c.deadline AS deadline FROM event e "
+        f"JOIN \"case\" c ON c.id = e.case_id WHERE e.action IN {STATUS_ACTIONS_SQL} "
+        "AND e.at >= :t1 AND e.to_status IS NOT NULL "
+        f"AND e.from_status IN {OPEN_SQL} AND c.received_on < :d1 AND {scope} "
+        "AND NOT EXISTS (SELECT 1 FROM event x WHERE x.case_id = e.case_id AND x.at >= :t1 "
+        "AND x.to_status IS NOT NULL AND x.seq < e.seq)) s GROUP BY s.unit", **p)
     # On time: an answer dated (local) on or before the deadline. A deadline is never set to a
     # day already past, so every answer that counts happened by the month's end.
-    due = await db.one(
-        "SELECT COUNT(*) AS due, SUM(CASE WHEN EXISTS (SELECT 1 FROM event e "  # noqa: S608
-        "WHERE e.case_id = c.id AND e.action = 'reply' AND "
+    due = await db.rows(
+        "SELECT c.unit_id AS unit, COUNT(*) AS due, SUM(CASE WHEN EXISTS ("  # noqa: S608
+        "SELECT 1 FROM event e WHERE e.case_id = c.id AND e.action = 'reply' AND "
         f"{db.local_date('e.at')} <= c.deadline) THEN 1 ELSE 0 END) AS ok "
-        "FROM \"case\" c WHERE c.deadline >= :d0 AND c.deadline < :d1 AND NOT EXISTS ("
+        "FROM \"case\" c WHERE c.deadline >= :d0 AND c.deadline < :d1 "
+        f"AND {scope} AND NOT EXISTS ("
         "SELECT 1 FROM event m WHERE m.case_id = c.id AND m.action = 'merge' AND "
-        f"{db.local_date('m.at')} <= c.deadline)", **p)
+        f"{db.local_date('m.at')} <= c.deadline) GROUP BY c.unit_id", **p)
     # Resolved: the last rating before the case's last close in the month was 满意/基本满意,
     # or it was never rated. Read from the events, never from the case's current rating (a
     # reopen clears that, which let 不满意 → reopen → close count as resolved).
-    closed = await db.one(
-        "SELECT COUNT(*) AS n, SUM(CASE WHEN s.lr IS NULL OR s.lr = 'rate' THEN 1 ELSE 0 END) "
-        "AS good FROM (SELECT (SELECT r.action FROM event r WHERE r.case_id = e.case_id "
+    closed = await db.rows(
+        "SELECT s.unit AS unit, COUNT(*) AS n, "  # noqa: S608
+        "SUM(CASE WHEN s.lr IS NULL OR s.lr = 'rate' THEN 1 ELSE 0 END) "
+        "AS good FROM (SELECT c.unit_id AS unit, (SELECT r.action FROM event r "
+        "WHERE r.case_id = e.case_id "
         "AND r.action IN ('rate','rate_unsatisfied') AND r.seq < e.seq "
-        "ORDER BY r.seq DESC LIMIT 1) AS lr FROM event e WHERE e.action = 'close' "
-        "AND e.at >= :t0 AND e.at < :t1 AND NOT EXISTS (SELECT 1 FROM event x "
+        "ORDER BY r.seq DESC LIMIT 1) AS lr FROM event e JOIN \"case\" c ON c.id = e.case_id "
+        f"WHERE e.action = 'close' AND e.at >= :t0 AND e.at < :t1 AND {scope} "
+        "AND NOT EXISTS (SELECT 1 FROM event x "
         "WHERE x.case_id = e.case_id AND x.action = 'close' AND x.at >= :t0 AND x.at < :t1 "
-        "AND x.seq > e.seq)) s", **p)
-    rated = {
-        r["r"]: _int(r["n"])
-        for r in await db.rows(
-            # The last rating of each case in the month.
-            "SELECT CASE WHEN e.action = 'rate_unsatisfied' THEN 'unsatisfied' "
-            "WHEN e.body LIKE '基本满意%' THEN 'basic' ELSE 'satisfied' END AS r, COUNT(*) AS n "
-            "FROM (SELECT case_id AS cid, MAX(seq) AS last FROM event WHERE action IN "
-            "('rate','rate_unsatisfied') AND at >= :t0 AND at < :t1 GROUP BY case_id) m "
-            "JOIN event e ON e.case_id = m.cid AND e.seq = m.last GROUP BY 1", **p)
-    }
-    received = _int(got.get("received"))
-    totals = {
-        "received": received,
-        "accepted": acted.get("accept", [0, 0])[0],
-        "rejected": acted.get("reject", [0, 0])[0],
-        "answered": acted.get("reply", [0, 0])[0],
-        "closed": acted.get("close", [0, 0])[0],
-        "open_at_end": _int(end.get("open_n")),
-        "overdue_at_end": _int(end.get("late")),
-        "reopened": acted.get("rate_unsatisfied", [0, 0])[1],
-        "merged": acted.get("merge", [0, 0])[0],
-    }
-    rates = {
-        "response": Rate(_int(got.get("responded")), received),
-        "on_time": Rate(_int(due.get("ok")), _int(due.get("due"))),
-        "resolution": Rate(_int(closed.get("good")), _int(closed.get("n"))),
-        "satisfaction": Rate(rated.get("satisfied", 0) + rated.get("basic", 0),
-                             sum(rated.values())),
-    }
-    activity = [(r["cat"], r["team"], str(r["action"]), _int(r["cases"])) for r in cells
-                if r["action"] in ("reply", "close")]
-    return Figures(month, totals, rates, activity)
+        "AND x.seq > e.seq)) s GROUP BY s.unit", **p)
+    rated: dict[int, dict[str, int]] = {}
+    for r in await db.rows(
+        # The last rating of each case in the month.
+        "SELECT c.unit_id AS unit, CASE WHEN e.action = 'rate_unsatisfied' "  # noqa: S608
+        "THEN 'unsatisfied' WHEN e.body LIKE '基本满意%' THEN 'basic' ELSE 'satisfied' END AS r, "
+        "COUNT(*) AS n FROM (SELECT case_id AS cid, MAX(seq) AS last FROM event WHERE action IN "
+        "('rate','rate_unsatisfied') AND at >= :t0 AND at < :t1 GROUP BY case_id) m "
+        "JOIN event e ON e.case_id = m.cid AND e.seq = m.last "
+        f"JOIN \"case\" c ON c.id = m.cid WHERE {scope} GROUP BY 1, 2", **p
+    ):
+        rated.setdefault(_int(r["unit"]), {})[str(r["r"])] = _int(r["n"])
+
+    def by_unit(rows: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+        return {_int(r["unit"]): r for r in rows}
+
+    got_u, end_u, due_u, closed_u = by_unit(got), by_unit(end), by_unit(due), by_unit(closed)
+    out: dict[int, Figures] = {}
+    for unit in db.units:
+        a = acted.get(unit, {})
+        g, e, d, c, rt = (got_u.get(unit, {}), end_u.get(unit, {}), due_u.get(unit, {}),
+                          closed_u.get(unit, {}), rated.get(unit, {}))
+        received = _int(g.get("received"))
+        totals = {
+            "received": received,
+            "accepted": a.get("accept", [0, 0])[0],
+            "rejected": a.get("reject", [0, 0])[0],
+            "answered": a.get("reply", [0, 0])[0],
+            "closed": a.get("close", [0, 0])[0],
+            "open_at_end": _int(e.get("open_n")),
+            "overdue_at_end": _int(e.get("late")),
+            "reopened": a.get("rate_unsatisfied", [0, 0])[1],
+            "merged": a.get("merge", [0, 0])[0],
+        }
+        rates = {
+            "response": Rate(_int(g.get("responded")), received),
+            "on_time": Rate(_int(d.get("ok")), _int(d.get("due"))),
+            "resolution": Rate(_int(c.get("good")), _int(c.get("n"))),
+            "satisfaction": Rate(rt.get("satisfied", 0) + rt.get("basic", 0), sum(rt.values())),
+        }
+        activity = [(r["cat"], r["team"], str(r["action"]), _int(r["cases"])) for r in cells
+                    if _int(r["unit"]) == unit and r["action"] in ("reply", "close")]
+        out[unit] = Figures(month, totals, rates, activity)
+    return out
 
 
 async def _times(db: _Db, w: _Window) -> tuple[Spread, Spread]:
+    accept: dict[int, int] = {}
+    answer: dict[int, int] = {}
+    for a, b in (await _time_histograms(db, w)).values():
+        _merge_hist(accept, a)
+        _merge_hist(answer, b)
+    return spread(accept), spread(answer)
+
+
+def _merge_hist(into: dict[int, int], h: Mapping[int, int]) -> None:
+    for k, v in h.items():
+        into[k] = into.get(k, 0) + v
+
+
+Histogram = dict[int, int]
+
+
+async def _time_histograms(db: _Db, w: _Window) -> dict[int, tuple[Histogram, Histogram]]:
+    """Per unit: {days: cases} to the first response and to the first answer, for the cases
+    whose first such event falls in the month (histograms add up over units)."""
     p = w.params()
-    spreads = []
-    for actions in (RESPONSE_SQL, "('reply')"):
+    out: dict[int, tuple[Histogram, Histogram]] = {u: ({}, {}) for u in db.units}
+    for i, actions in enumerate((RESPONSE_SQL, "('reply')")):
         # The case's first such event falls in the month.
         rows = await db.rows(
-            f"SELECT {db.days(db.local_date('e.at'), 'c.received_on')} AS d, COUNT(*) AS n "  # noqa: S608
+            "SELECT c.unit_id AS unit, "  # noqa: S608
+            f"{db.days(db.local_date('e.at'), 'c.received_on')} AS d, COUNT(*) AS n "
             f"FROM event e JOIN \"case\" c ON c.id = e.case_id WHERE e.action IN {actions} "
-            "AND e.at >= :t0 AND e.at < :t1 AND NOT EXISTS (SELECT 1 FROM event x WHERE "
-            f"x.case_id = e.case_id AND x.action IN {actions} AND x.seq < e.seq) GROUP BY 1",
+            f"AND e.at >= :t0 AND e.at < :t1 AND {db.in_units('c.unit_id')} "
+            "AND NOT EXISTS (SELECT 1 FROM event x WHERE "
+            f"x.case_id = e.case_id AND x.action IN {actions} AND x.seq < e.seq) GROUP BY 1, 2",
             **p)
-        spreads.append(spread({_int(r["d"]): _int(r["n"]) for r in rows}))
-    return spreads[0], spreads[1]
+        for r in rows:
+            hist = out.setdefault(_int(r["unit"]), ({}, {}))[i]
+            d = _int(r["d"])
+            hist[d] = hist.get(d, 0) + _int(r["n"])
+    return out
 
 
 async def _breakdowns(db: _Db, w: _Window, k: int, activity: list[tuple[Any, Any, str, int]]
@@ -529,23 +603,27 @@ async def _breakdowns(db: _Db, w: _Window, k: int, activity: list[tuple[Any, Any
     p = w.params()
     cells: list[tuple[Any, Any, str, int]] = []
     for r in await db.rows(
-        "SELECT category_id AS cat, team_id AS team, COUNT(*) AS n FROM \"case\" "
-        "WHERE received_on >= :d0 AND received_on < :d1 GROUP BY category_id, team_id", **p
+        "SELECT category_id AS cat, team_id AS team, COUNT(*) AS n FROM \"case\" "  # noqa: S608
+        f"WHERE received_on >= :d0 AND received_on < :d1 AND {db.in_units('unit_id')} "
+        "GROUP BY category_id, team_id", **p
     ):
         cells.append((r["cat"], r["team"], "received", _int(r["n"])))
     for cat, team, action, n in activity:
         cells.append((cat, team, "answered" if action == "reply" else "closed", n))
     categories = await Category.all()
     by_cat = {c.id: Group(f"c{c.id}", c.name) for c in categories}
-    teams = await Team.all()
+    # Only the scope's teams: a case naming another unit's team (a desk case) counts as none.
+    teams = await Team.filter(workshop_id__in=list(db.units))
     by_team = {t.id: Group(f"t{t.id}", t.name) for t in teams}
     no_team = Group("none", "未指明班组")
     for cat, team, name, n in cells:
         g = by_cat.setdefault(_int(cat), Group(f"c{cat}", f"类别 {cat}"))
         setattr(g, name, getattr(g, name) + n)
-        t = by_team.setdefault(_int(team), Group(f"t{team}", f"班组 {team}")) if team else no_team
+        t = by_team.get(_int(team), no_team) if team else no_team
         setattr(t, name, getattr(t, name) + n)
-    cat_rows = [g for c in categories for g in [by_cat[c.id]] if c.active or _any(g)]
+    own = {None, *db.units}
+    cat_rows = [g for c in categories for g in [by_cat[c.id]]
+                if (c.active and c.workshop_id in own) or _any(g)]  # type: ignore[attr-defined]
     cat_rows += [g for key, g in by_cat.items() if key not in {c.id for c in categories}]
     named = _name_teams({tid: g.received for tid, g in by_team.items()}, k)
     return cat_rows, _team_rows(by_team, named, no_team)
@@ -728,17 +806,19 @@ async def _team_periods(db: _Db, month: Month, k: int) -> list[TeamTable]:
     d0, d1 = first.first, q_end.next().first
     counts: dict[Month, dict[int, int]] = {m: {} for m in months}
     none: dict[Month, int] = {m: 0 for m in months}
+    teams = await Team.filter(workshop_id__in=list(db.units))
+    scope_teams = {t.id for t in teams}
     for r in await db.rows(
         f"SELECT {db.month_of('received_on')} AS m, team_id AS team, COUNT(*) AS n "  # noqa: S608
-        "FROM \"case\" WHERE received_on >= :d0 AND received_on < :d1 GROUP BY 1, 2",
+        "FROM \"case\" WHERE received_on >= :d0 AND received_on < :d1 "
+        f"AND {db.in_units('unit_id')} GROUP BY 1, 2",
         d0=d0, d1=d1,
     ):
         m = Month.parse(str(r["m"]))
-        if r["team"] is None:
+        if r["team"] is None or _int(r["team"]) not in scope_teams:
             none[m] += _int(r["n"])
         else:
             counts[m][_int(r["team"])] = _int(r["n"])
-    teams = await Team.all()
     team_ids = {t.id for t in teams} | {t for c in counts.values() for t in c}
     names = {t.id: t.name for t in teams}
 
@@ -779,13 +859,15 @@ async def _team_periods(db: _Db, month: Month, k: int) -> list[TeamTable]:
 
 async def _listed(db: _Db, w: _Window, limit: int | None) -> list[ListedCase]:
     sql = (
-        "SELECT c.id AS id, cat.name AS category, c.published AS published, "  # noqa: S608
+        "SELECT c.id AS id, c.unit_id AS unit, cat.name AS category, "  # noqa: S608
+        "c.published AS published, "
         "c.public_summary AS summary, c.received_on AS received_on, e.body AS body, "
         f"{db.local_date('e.at')} AS answered_on, "
         f"{db.days(db.local_date('e.at'), 'c.received_on')} AS days "
         "FROM event e JOIN \"case\" c ON c.id = e.case_id "
         "JOIN category cat ON cat.id = c.category_id "
-        "WHERE e.action = 'reply' AND e.at >= :t0 AND e.at < :t1 AND NOT EXISTS ("
+        f"WHERE e.action = 'reply' AND e.at >= :t0 AND e.at < :t1 "
+        f"AND {db.in_units('c.unit_id')} AND NOT EXISTS ("
         "SELECT 1 FROM event x WHERE x.case_id = e.case_id AND x.action = 'reply' "
         "AND x.at >= :t0 AND x.at < :t1 AND x.seq > e.seq) "
         "ORDER BY e.at, c.id"
@@ -807,6 +889,7 @@ async def _listed(db: _Db, w: _Window, limit: int | None) -> list[ListedCase]:
             received_on=_date(r["received_on"]),
             answered_on=_date(r["answered_on"]),
             days=_int(r["days"]),
+            unit=_int(r["unit"]),
         ))
     return out
 
@@ -817,7 +900,8 @@ async def _trend(db: _Db, month: Month, months: int) -> list[TrendPoint]:
     received = {
         str(r["m"]): _int(r["n"]) for r in await db.rows(
             f"SELECT {db.month_of('received_on')} AS m, COUNT(*) AS n FROM \"case\" "  # noqa: S608
-            "WHERE received_on >= :d0 AND received_on < :d1 GROUP BY 1", **p)
+            "WHERE received_on >= :d0 AND received_on < :d1 "
+            f"AND {db.in_units('unit_id')} GROUP BY 1", **p)
     }
     start = month.minus(months - 1)
     series = [start]
@@ -826,13 +910,14 @@ async def _trend(db: _Db, month: Month, months: int) -> list[TrendPoint]:
     # Bucket events by the UTC instants of local month starts: exact in any time zone, and
     # cheaper than converting every row's time.
     cases_sql = " ".join(
-        f"WHEN at < :b{i} THEN {i - 1}" for i in range(1, months)) + f" ELSE {months - 1}"
+        f"WHEN e.at < :b{i} THEN {i - 1}" for i in range(1, months)) + f" ELSE {months - 1}"
     for i, m in enumerate(series[1:], start=1):
         p[f"b{i}"] = day_start(m.first, db.tz).astimezone(UTC)
     answered = {
         _int(r["m"]): _int(r["n"]) for r in await db.rows(
-            f"SELECT CASE {cases_sql} END AS m, COUNT(DISTINCT case_id) AS n "  # noqa: S608
-            "FROM event WHERE action = 'reply' AND at >= :t0 AND at < :t1 GROUP BY 1", **p)
+            f"SELECT CASE {cases_sql} END AS m, COUNT(DISTINCT e.case_id) AS n "  # noqa: S608
+            "FROM event e JOIN \"case\" c ON c.id = e.case_id WHERE e.action = 'reply' "
+            f"AND e.at >= :t0 AND e.at < :t1 AND {db.in_units('c.unit_id')} GROUP BY 1", **p)
     }
     return [TrendPoint(m, received.get(str(m), 0), answered.get(i, 0))
             for i, m in enumerate(series)]
@@ -847,6 +932,7 @@ def _offset_minutes(tz: ZoneInfo, month: Month) -> int:
 async def build_report(
     month: Month,
     *,
+    units: tuple[int, ...],
     tz: ZoneInfo,
     response_limit_days: int = 2,
     small_group_k: int = 3,
@@ -856,10 +942,11 @@ async def build_report(
     now: datetime | None = None,
     connection: str = "default",
 ) -> Report:
-    """Every figure of the monthly summary for ``month`` (local calendar month in ``tz``)."""
+    """Every figure of the monthly summary for ``month`` (local calendar month in ``tz``) over
+    the cases of ``units`` (``Case.unit``: one workshop, or one desk)."""
     async with _snapshot(connection) as conn:
         return await _build(
-            conn, month, tz=tz, response_limit_days=response_limit_days,
+            conn, month, units=units, tz=tz, response_limit_days=response_limit_days,
             small_group_k=small_group_k, rating_window_days=rating_window_days,
             list_limit=list_limit, trend_months=trend_months, now=now or datetime.now(UTC))
 
@@ -883,13 +970,14 @@ async def _snapshot(connection: str) -> AsyncIterator[BaseDBAsyncClient]:
 
 
 async def _build(
-    conn: BaseDBAsyncClient, month: Month, *, tz: ZoneInfo, response_limit_days: int,
+    conn: BaseDBAsyncClient, month: Month, *, units: tuple[int, ...], tz: ZoneInfo,
+    response_limit_days: int,
     small_group_k: int, rating_window_days: int, list_limit: int | None, trend_months: int,
     now: datetime,
 ) -> Report:
-    db = _Db(conn, tz, _offset_minutes(tz, month))
+    db = _Db(conn, tz, _offset_minutes(tz, month), units)
     figures = await _figures(db, month, response_limit_days)
-    previous_db = _Db(db.conn, tz, _offset_minutes(tz, month.prev()))
+    previous_db = _Db(db.conn, tz, _offset_minutes(tz, month.prev()), units)
     previous = await _figures(previous_db, month.prev(), response_limit_days)
     w = _Window.of(month, tz)
     accept_times, answer_times = await _times(db, w)
@@ -924,9 +1012,11 @@ async def _build(
 
 
 async def answered_cases(
-    month: Month, *, tz: ZoneInfo, limit: int | None = None, connection: str = "default"
+    month: Month, *, units: tuple[int, ...], tz: ZoneInfo, limit: int | None = None,
+    connection: str = "default",
 ) -> list[ListedCase]:
-    """The list of cases answered in ``month`` (all of them unless ``limit``), for the CSV."""
+    """The list of cases of ``units`` answered in ``month`` (all of them unless ``limit``),
+    for the CSV."""
     async with _snapshot(connection) as conn:
-        db = _Db(conn, tz, _offset_minutes(tz, month))
+        db = _Db(conn, tz, _offset_minutes(tz, month), units)
         return await _listed(db, _Window.of(month, tz), limit)

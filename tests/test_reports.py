@@ -35,6 +35,15 @@ def local(y: int, m: int, d: int, hh: int = 10, mm: int = 0) -> datetime:
     return datetime(y, m, d, hh, mm, tzinfo=TZ).astimezone(UTC)
 
 
+async def workshop_report(month: Month, **kw: Any) -> Any:
+    """The report of the oldest workshop (the single workshop these tests build)."""
+    from suggestbox.models import Unit
+
+    unit = await Unit.filter(kind="workshop").order_by("id").first()
+    assert unit is not None
+    return await build_report(month, units=(unit.id,), **kw)
+
+
 class World:
     """Builds cases through cases.submit_case / cases.apply with injected times."""
 
@@ -167,7 +176,7 @@ NOW = datetime(2026, 5, 3, 4, 0, tzinfo=UTC)
 
 async def test_hand_computed_month(app):
     w = await build_world()
-    r = await build_report(Month(2026, 3), tz=TZ, now=NOW)
+    r = await workshop_report(Month(2026, 3), tz=TZ, now=NOW)
     assert r.figures.totals == MARCH_TOTALS
     assert r.previous.totals == FEB_TOTALS
     rates = {k: (v.num, v.den, v.display) for k, v in r.figures.rates.items()}
@@ -221,7 +230,7 @@ async def test_small_fold_is_shown_as_a_number(app):
     """February with K=4: A 2 and B 1 are folded; nothing is left to fold, so 其他 (3) is the
     month's total received, a number anyone could read from the totals anyway."""
     await build_world()
-    r = await build_report(Month(2026, 2), tz=TZ, small_group_k=4, now=NOW)
+    r = await workshop_report(Month(2026, 2), tz=TZ, small_group_k=4, now=NOW)
     assert [(g.label, g.received, g.answered, g.closed, g.folded_teams) for g in r.by_team] == [
         ("其他", 3, 2, 1, 2)]
     assert r.as_dict()["by_team"][0]["received"] == 3
@@ -229,7 +238,7 @@ async def test_small_fold_is_shown_as_a_number(app):
 
 async def test_zero_denominators_show_a_dash(app):
     await build_world()
-    r = await build_report(Month(2025, 6), tz=TZ, now=NOW)
+    r = await workshop_report(Month(2025, 6), tz=TZ, now=NOW)
     assert all(v.display == "—" and v.value is None for v in r.figures.rates.values())
     assert r.accept_times.median is None and r.accept_times.median_display == "—"
     await add_user("boss", "admin")
@@ -384,7 +393,7 @@ async def test_other_time_zone_shifts_month_edges(app):
     """The same instants read in UTC: C6's accept (31 March 16:30 UTC) now falls in March and
     C7's answer is on its deadline."""
     await build_world()
-    r = await build_report(Month(2026, 3), tz=ZoneInfo("UTC"), now=NOW)
+    r = await workshop_report(Month(2026, 3), tz=ZoneInfo("UTC"), now=NOW)
     assert r.figures.totals["accepted"] == 8  # C6 accepted on 31 March UTC
     assert r.figures.rates["on_time"].num == 5  # C7 answered on 25 March UTC, on time
 
@@ -466,7 +475,7 @@ def snapshot(r: Any) -> dict[str, Any]:
 async def test_april_figures_are_event_derived_and_stay_put(app):
     w = World(await add_user("lead", "leader"))
     await build_april(w)
-    first = await build_report(APRIL, tz=TZ, now=datetime(2026, 5, 3, 4, tzinfo=UTC))
+    first = await workshop_report(APRIL, tz=TZ, now=datetime(2026, 5, 3, 4, tzinfo=UTC))
     rates = {k: (v.num, v.den) for k, v in first.figures.rates.items()}
     assert rates == {
         # G, S, D1 (merged next day), L, X, M responded within 2 days; N did not.
@@ -489,7 +498,7 @@ async def test_april_figures_are_event_derived_and_stay_put(app):
     csv_before = figures_csv(first)
 
     await later_events(w)
-    again = await build_report(APRIL, tz=TZ, now=datetime(2026, 7, 1, 4, tzinfo=UTC))
+    again = await workshop_report(APRIL, tz=TZ, now=datetime(2026, 7, 1, 4, tzinfo=UTC))
     assert snapshot(again) == before
     assert figures_csv(again) == csv_before
 
@@ -497,19 +506,19 @@ async def test_april_figures_are_event_derived_and_stay_put(app):
     # of April's 按时答复率.
     await w.new("Y", date(2026, 4, 6), team="e")
     await w.staff("Y", "accept", local(2026, 4, 6), deadline=date(2026, 4, 28))
-    assert (await build_report(APRIL, tz=TZ, now=NOW)).figures.rates["on_time"].den == 5
+    assert (await workshop_report(APRIL, tz=TZ, now=NOW)).figures.rates["on_time"].den == 5
     other = await add_user("hand", "handler")
     await w.staff("Y", "transfer", local(2026, 5, 2), deadline=date(2026, 5, 30),
                   assignee_id=other.id)
-    assert (await build_report(APRIL, tz=TZ, now=NOW)).figures.rates["on_time"].den == 4
+    assert (await workshop_report(APRIL, tz=TZ, now=NOW)).figures.rates["on_time"].den == 4
 
 
 async def test_page_says_what_can_move(app):
     w = World(await add_user("lead", "leader"))
     await build_april(w)
-    r = await build_report(APRIL, tz=TZ, now=datetime(2026, 5, 2, 4, tzinfo=UTC))
+    r = await workshop_report(APRIL, tz=TZ, now=datetime(2026, 5, 2, 4, tzinfo=UTC))
     assert any("（尚未确定）" in line for line in r.movable)
-    r = await build_report(Month(2026, 5), tz=TZ, now=datetime(2026, 5, 20, 4, tzinfo=UTC))
+    r = await workshop_report(Month(2026, 5), tz=TZ, now=datetime(2026, 5, 20, 4, tzinfo=UTC))
     assert r.movable == ["本月尚未结束：所有数字截至生成时，以后还会变。"]
     async with make_client(app) as c:
         await login(c, "lead")
@@ -605,11 +614,11 @@ def subtract_everything(tables: dict[str, dict[str, int]], months: list[Month], 
 
 async def test_adversary_who_subtracts_learns_no_small_count(app):
     await build_adversary_world()
-    march = await build_report(Month(2027, 3), tz=TZ, now=NOW)
-    april = await build_report(Month(2027, 4), tz=TZ, now=NOW)
-    december = await build_report(Month(2027, 12), tz=TZ, now=NOW)
-    jan = await build_report(Month(2027, 1), tz=TZ, now=NOW)
-    feb = await build_report(Month(2027, 2), tz=TZ, now=NOW)
+    march = await workshop_report(Month(2027, 3), tz=TZ, now=NOW)
+    april = await workshop_report(Month(2027, 4), tz=TZ, now=NOW)
+    december = await workshop_report(Month(2027, 12), tz=TZ, now=NOW)
+    jan = await workshop_report(Month(2027, 1), tz=TZ, now=NOW)
+    feb = await workshop_report(Month(2027, 2), tz=TZ, now=NOW)
     tables: dict[str, dict[str, int]] = {}
     for r in (jan, feb, march, april, december):
         tables.update(published(r))

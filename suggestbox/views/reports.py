@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import org, report_export, reports, xlsx
+from .. import depot, org, report_export, reports, xlsx
+from ..depot_report import DepotReport, build_depot_report
+from ..models import Unit
 from ..months import Month
 from ..reports import Report
 from ..settings import Settings
@@ -107,10 +110,10 @@ def _context(report: Report, settings: Settings) -> dict[str, Any]:
     }
 
 
-async def build(month: Month, settings: Settings, list_limit: int | None = reports.LIST_LIMIT
-                ) -> Report:
+async def build(month: Month, settings: Settings, unit: Unit,
+                list_limit: int | None = reports.LIST_LIMIT) -> Report:
     return await reports.build_report(
-        month, tz=settings.tz, response_limit_days=settings.response_limit_days,
+        month, units=(unit.id,), tz=settings.tz, response_limit_days=settings.response_limit_days,
         small_group_k=settings.small_group_k, rating_window_days=settings.rating_window_days,
         list_limit=list_limit,
     )
@@ -119,6 +122,77 @@ async def build(month: Month, settings: Settings, list_limit: int | None = repor
 def report_context(report: Report, settings: Settings) -> dict[str, Any]:
     """Template context for the report (also used by ``suggestbox report --format html``)."""
     return _context(report, settings)
+
+
+async def build_depot(month: Month, settings: Settings, target: Target) -> DepotReport:
+    return await build_depot_report(
+        month, tz=settings.tz, workshops=target.workshops, desks=target.desks,
+        response_limit_days=settings.response_limit_days, small_group_k=settings.small_group_k)
+
+
+def depot_context(report: DepotReport) -> dict[str, Any]:
+    return {
+        "report": report, "r": report, "cur": report.figures,
+        "total_labels": reports.TOTAL_LABELS,
+        "total_definitions": reports.TOTAL_DEFINITIONS,
+        "rate_labels": reports.RATE_LABELS,
+        "rate_definitions": reports.rate_definitions(report.response_limit_days),
+        "time_definitions": reports.TIME_DEFINITIONS,
+        "percentile_note": reports.PERCENTILE_NOTE,
+        "k": report.small_group_k,
+    }
+
+
+# ---- whose report ---------------------------------------------------------------------------
+
+@dataclass
+class Target:
+    """Whose report: one unit's (``unit``), or the depot's (``unit`` None)."""
+
+    unit: Unit | None
+    query: str = ""  # "?w=<code>" for the page's links, when the request named the unit
+    workshops: list[Unit] = field(default_factory=list)
+    desks: list[Unit] = field(default_factory=list)
+
+    @property
+    def units(self) -> tuple[int, ...]:
+        if self.unit is not None:
+            return (self.unit.id,)
+        return tuple(u.id for u in self.workshops)
+
+
+def _query(code: str) -> str:
+    return "?" + urlencode({"w": code})
+
+
+async def resolve_target(user: Any, code: str) -> Target:
+    """The authorization matrix. A workshop or desk account always gets its own unit's report,
+    and 404 when ``code`` names another unit. A depot account (no unit): a workshop's code →
+    that workshop; a desk's code or an unknown one → 404; no code → the depot report (the one
+    workshop's report when the depot has a single workshop)."""
+    code = code.strip().lower()
+    unit_id = user.unit_id
+    if unit_id is not None:
+        unit = await Unit.get_or_none(id=unit_id)
+        if unit is None or (code and code != unit.code):
+            raise LookupError(code)
+        return Target(unit, _query(unit.code) if code else "")
+    if code:
+        unit = await depot.unit_by_code(code, kind=depot.WORKSHOP)
+        if unit is None:
+            raise LookupError(code)
+        return Target(unit, _query(unit.code))
+    workshops = await depot.workshops(active_only=False)
+    if len(workshops) == 1:
+        return Target(workshops[0])
+    return Target(None, workshops=workshops, desks=await depot.desks(active_only=False))
+
+
+async def _target(request: Request, user: Any) -> Target:
+    try:
+        return await resolve_target(user, request.query_params.get("w", ""))
+    except LookupError as exc:
+        raise HTTPException(404) from exc
 
 
 # ---- views ----------------------------------------------------------------------------------
@@ -134,28 +208,37 @@ def _month(request: Request) -> Month:
 
 
 async def index(request: Request) -> Response:
-    await require_staff(request, *LEADERS)
+    session = await require_staff(request, *LEADERS)
+    who = await _target(request, session.user)
     month = request.query_params.get("month", "")
     try:
         target = Month.parse(month) if month else Month.last_complete(today(request))
     except ValueError:
         target = Month.last_complete(today(request))
-    return RedirectResponse(f"/staff/reports/{target}", status_code=303)
+    return RedirectResponse(f"/staff/reports/{target}{who.query}", status_code=303)
 
 
 async def page(request: Request) -> Response:
     session = await require_staff(request, *LEADERS)
     month = _month(request)
+    who = await _target(request, session.user)
     s = settings_of(request)
-    report = await build(month, s)
-    context = _context(report, s)
+    context: dict[str, Any]
+    if who.unit is None:
+        context = depot_context(await build_depot(month, s, who))
+        template = "staff/depot_report.html"
+    else:
+        context = _context(await build(month, s, who.unit), s)
+        context["unit"] = who.unit
+        template = "staff/report.html"
     context["org"] = await org.get_org()
     current = Month.of(today(request))
     context.update(
-        me=session.user, csrf=session.csrf,
+        me=session.user, csrf=session.csrf, wq=who.query, w=who.unit.code if who.query and
+        who.unit else "",
         prev_month=month.prev(), next_month=month.next() if month < current else None,
     )
-    return render(request, "staff/report.html", context)
+    return render(request, template, context)
 
 
 def _csv_response(data: bytes, filename: str) -> Response:
@@ -163,37 +246,68 @@ def _csv_response(data: bytes, filename: str) -> Response:
         "content-disposition": f'attachment; filename="{filename}"'})
 
 
+def _file_name(month: Month, who: Target, suffix: str) -> str:
+    unit = f"-{who.unit.code}" if who.unit is not None and who.query else ""
+    if who.unit is None:
+        unit = "-depot"
+    return f"report-{month}{unit}{suffix}"
+
+
 async def figures_csv(request: Request) -> Response:
-    await require_staff(request, *LEADERS)
+    session = await require_staff(request, *LEADERS)
     month = _month(request)
-    report = await build(month, settings_of(request), list_limit=0)
-    return _csv_response(report_export.figures_csv(report), f"report-{month}-figures.csv")
+    who = await _target(request, session.user)
+    data = await figures_bytes(month, settings_of(request), who)
+    return _csv_response(data, _file_name(month, who, "-figures.csv"))
 
 
 async def cases_csv(request: Request) -> Response:
-    await require_staff(request, *LEADERS)
+    session = await require_staff(request, *LEADERS)
     month = _month(request)
-    rows = await reports.answered_cases(month, tz=settings_of(request).tz)
-    return _csv_response(report_export.cases_csv(rows), f"report-{month}-cases.csv")
+    who = await _target(request, session.user)
+    data = await cases_bytes(month, settings_of(request), who)
+    return _csv_response(data, _file_name(month, who, "-cases.csv"))
 
 
 async def report_xlsx(request: Request) -> Response:
-    await require_staff(request, *LEADERS)
+    session = await require_staff(request, *LEADERS)
     month = _month(request)
-    data = await xlsx_bytes(month, settings_of(request))
+    who = await _target(request, session.user)
+    data = await xlsx_bytes(month, settings_of(request), who)
     return Response(data, media_type=XLSX_TYPE, headers={
-        "content-disposition": f'attachment; filename="report-{month}.xlsx"'})
+        "content-disposition": f'attachment; filename="{_file_name(month, who, ".xlsx")}"'})
 
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-async def xlsx_bytes(month: Month, settings: Settings) -> bytes:
+async def figures_bytes(month: Month, settings: Settings, who: Target) -> bytes:
+    if who.unit is None:
+        return report_export.depot_csv(await build_depot(month, settings, who))
+    return report_export.figures_csv(await build(month, settings, who.unit, list_limit=0))
+
+
+async def _listed(month: Month, settings: Settings, who: Target) -> list[list[Any]]:
+    """The answered cases of the unit, or of every workshop (with a 车间 column, never a desk's
+    case) for the depot."""
+    listed = await reports.answered_cases(month, units=who.units, tz=settings.tz)
+    if who.unit is not None:
+        return report_export.cases_rows(listed)
+    return report_export.cases_rows(listed, units={u.id: u.name for u in who.workshops})
+
+
+async def cases_bytes(month: Month, settings: Settings, who: Target) -> bytes:
+    return report_export.rows_csv(await _listed(month, settings, who))
+
+
+async def xlsx_bytes(month: Month, settings: Settings, who: Target) -> bytes:
     """Two sheets: the figures and the answered cases, numbers as numbers."""
-    report = await build(month, settings, list_limit=0)
-    listed = await reports.answered_cases(month, tz=settings.tz)
-    return xlsx.workbook([("数字", report_export.figures_rows(report)),
-                          ("案件", report_export.cases_rows(listed))])
+    if who.unit is None:
+        figures = report_export.depot_rows(await build_depot(month, settings, who))
+    else:
+        figures = report_export.figures_rows(
+            await build(month, settings, who.unit, list_limit=0))
+    return xlsx.workbook([("数字", figures), ("案件", await _listed(month, settings, who))])
 
 
 routes = [
@@ -207,24 +321,51 @@ routes = [
 
 # ---- command line (``suggestbox report``) ---------------------------------------------------
 
-async def export(month: Month, fmt: str, settings: Settings, what: str = "figures") -> bytes:
+async def export_target(code: str | None) -> Target:
+    """``suggestbox report``: ``--workshop CODE`` (any unit's code), else the depot report when
+    there are several workshops, the one workshop's report otherwise."""
+    if code:
+        unit = await depot.unit_by_code(code)
+        if unit is None:
+            raise LookupError(code)
+        return Target(unit, _query(unit.code))
+    workshops = await depot.workshops(active_only=False)
+    if len(workshops) == 1:
+        return Target(workshops[0])
+    return Target(None, workshops=workshops, desks=await depot.desks(active_only=False))
+
+
+async def export(month: Month, fmt: str, settings: Settings, what: str = "figures",
+                 workshop: str | None = None) -> bytes:
     """The report as a file: standalone HTML (CSS inlined), CSV (UTF-8 with BOM) or JSON.
-    Needs an initialised ORM (``db.orm``)."""
+    Needs an initialised ORM (``db.orm``). ``LookupError`` for an unknown unit code."""
     import json
 
     from ..templating import make_templates
 
+    who = await export_target(workshop)
     if fmt == "xlsx":
-        return await xlsx_bytes(month, settings)
+        return await xlsx_bytes(month, settings, who)
     if fmt == "csv" and what == "cases":
-        return report_export.cases_csv(await reports.answered_cases(month, tz=settings.tz))
-    report = await build(month, settings, list_limit=None if fmt != "html" else reports.LIST_LIMIT)
+        return await cases_bytes(month, settings, who)
     if fmt == "csv":
-        return report_export.figures_csv(report)
-    if fmt == "json":
-        return json.dumps(report.as_dict(), ensure_ascii=False, indent=2).encode()
+        return await figures_bytes(month, settings, who)
     env = make_templates(settings).env
-    context = _context(report, settings)
+    context: dict[str, Any]
+    if who.unit is None:
+        depot_report = await build_depot(month, settings, who)
+        if fmt == "json":
+            return json.dumps(depot_report.as_dict(), ensure_ascii=False, indent=2).encode()
+        context = depot_context(depot_report)
+        template = "staff/depot_report_file.html"
+    else:
+        report = await build(month, settings, who.unit,
+                             list_limit=None if fmt != "html" else reports.LIST_LIMIT)
+        if fmt == "json":
+            return json.dumps(report.as_dict(), ensure_ascii=False, indent=2).encode()
+        context = _context(report, settings)
+        context["unit"] = who.unit
+        template = "staff/report_file.html"
     context["org"] = await org.get_org()
     context["css"] = (settings.static_dir / "style.css").read_text(encoding="utf-8")
-    return env.get_template("staff/report_file.html").render(context).encode()
+    return env.get_template(template).render(context).encode()
