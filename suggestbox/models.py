@@ -149,7 +149,7 @@ class Case(Model):
         "models.Source", related_name="cases", null=True, on_delete=fields.RESTRICT
     )
     # 我也遇到: presses on the board (this case's and, after a merge, its duplicates').
-    supports = fields.IntField(default=0)
+    supports = fields.IntField(default=0, db_default=0)
     category: fields.ForeignKeyRelation[Category] = fields.ForeignKeyField(
         "models.Category", related_name="cases", on_delete=fields.RESTRICT
     )

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import start_server, stop_server
+from tests.conftest import start_server, stop_server, workshop_today
 from tests.test_browser import LAPTOP, PHONE, STAFF_PASSWORD, Watched, add_staff, staff_login
 from tests.test_notify import Hook, hook  # noqa: F401 (the fixture)
 from tests.test_worker_path_browser import db_rows, open_case, phone_track, staff_do
@@ -65,6 +65,9 @@ def test_a_case_for_the_union_never_reaches_the_workshop(
         queue = laptop.page.inner_text("main")
         assert "夜班补贴" not in queue and "全部 0" in queue
         laptop.shot("depot-3-workshop-queue-empty")
+        month = workshop_today().strftime("%Y-%m")
+        laptop.page.goto(f"/staff/reports/{month}")
+        assert laptop.page.inner_text('[data-figure="total.received"]').strip() == "0"
 
         union = Watched(browser, server, **LAPTOP)
         staff_login(union, "gh")
@@ -73,6 +76,8 @@ def test_a_case_for_the_union_never_reaches_the_workshop(
         staff_do(union, url, "accept", assignee="李主席（领导）")
         staff_do(union, url, "reply", "已核实，补贴差额随下月工资补发。")
         union.shot("depot-4-union-answered")
+        union.page.goto(f"/staff/reports/{month}")  # the desk's own report has it
+        assert union.page.inner_text('[data-figure="total.received"]').strip() == "1"
 
         phone_track(phone, receipt)
         assert "已核实，补贴差额随下月工资补发。" in p.inner_text(".timeline")

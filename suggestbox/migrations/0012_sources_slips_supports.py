@@ -74,7 +74,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Case',
             name='supports',
-            field=fields.IntField(default=0),
+            field=fields.IntField(default=0, db_default=0),
         ),
         ops.RunPython(forward),
     ]
