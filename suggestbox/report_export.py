@@ -90,6 +90,9 @@ def figures_rows(report: Report) -> list[list[Any]]:
     for g in r.by_category:
         for measure, v in (("收到", g.received), ("答复", g.answered), ("办结", g.closed)):
             row("按类别", month, g.label, measure, v)
+    for g in r.by_source:
+        for measure, v in (("收到", g.received), ("答复", g.answered), ("办结", g.closed)):
+            row("按来源", month, g.label, measure, v)
     fold = f"收到少于 {r.small_group_k} 件的班组并入“其他”"
     tables = [TeamTable("month", month, r.month.label, r.by_team,
                         sum(g.received for g in r.by_team)), *r.team_periods]

@@ -43,7 +43,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from .cases import RULES, day_start, local_today
-from .models import Category, Team
+from .models import Category, Source, Team
 from .months import Month, last_complete_quarter, last_complete_year
 
 OPEN_SQL = "('new','accepted','in_progress')"
@@ -65,6 +65,7 @@ TOTAL_LABELS: dict[str, str] = {
     "overdue_at_end": "月末超期",
     "reopened": "不满意重办",
     "merged": "合并为重复",
+    "supports": "我也遇到",
 }
 TOTAL_DEFINITIONS: dict[str, str] = {
     "received": "收到日期在本月的案件数。",
@@ -76,6 +77,8 @@ TOTAL_DEFINITIONS: dict[str, str] = {
     "overdue_at_end": "月末未办结、且办理期限早于下月 1 日的案件数（按案件当前的办理期限）。",
     "reopened": "本月提交人评价“不满意”、案件重新办理的次数。",
     "merged": "本月被合并为重复件的案件数。",
+    "supports": "本月公示栏上“我也遇到”被按下的次数"
+                "（每个浏览器每条只计一次；按天记录，不记录是谁）。",
 }
 RATE_LABELS: dict[str, str] = {
     "response": "响应率",
@@ -218,6 +221,7 @@ class Report:
     accept_times: Spread
     answer_times: Spread
     by_category: list[Group]
+    by_source: list[Group]
     by_team: list[Group]
     team_periods: list[TeamTable]
     cases: list[ListedCase]
@@ -262,6 +266,7 @@ class Report:
             "previous": fig(self.previous),
             "times": {"accept": asdict(self.accept_times), "answer": asdict(self.answer_times)},
             "by_category": [grp(g) for g in self.by_category],
+            "by_source": [grp(g) for g in self.by_source],
             "by_team": [grp(g) for g in self.by_team],
             "team_periods": [{"kind": t.kind, "period": t.period, "label": t.label,
                               "total": t.total, "rows": [grp(g) for g in t.rows]}
@@ -530,6 +535,11 @@ async def _figures_by_unit(db: _Db, month: Month, limit_days: int) -> dict[int, 
         return {_int(r["unit"]): r for r in rows}
 
     got_u, end_u, due_u, closed_u = by_unit(got), by_unit(end), by_unit(due), by_unit(closed)
+    # 我也遇到 presses on days in the month (stored per day, never finer).
+    supported = {_int(r["unit"]): _int(r["n"]) for r in await db.rows(
+        "SELECT c.unit_id AS unit, SUM(s.count) AS n FROM support s "  # noqa: S608
+        f"JOIN \"case\" c ON c.id = s.case_id WHERE s.day >= :d0 AND s.day < :d1 AND {scope} "
+        "GROUP BY c.unit_id", **p)}
     out: dict[int, Figures] = {}
     for unit in db.units:
         a = acted.get(unit, {})
@@ -546,6 +556,7 @@ async def _figures_by_unit(db: _Db, month: Month, limit_days: int) -> dict[int, 
             "overdue_at_end": _int(e.get("late")),
             "reopened": a.get("rate_unsatisfied", [0, 0])[1],
             "merged": a.get("merge", [0, 0])[0],
+            "supports": supported.get(unit, 0),
         }
         rates = {
             "response": Rate(_int(g.get("responded")), received),
@@ -627,6 +638,33 @@ async def _breakdowns(db: _Db, w: _Window, k: int, activity: list[tuple[Any, Any
     cat_rows += [g for key, g in by_cat.items() if key not in {c.id for c in categories}]
     named = _name_teams({tid: g.received for tid, g in by_team.items()}, k)
     return cat_rows, _team_rows(by_team, named, no_team)
+
+
+async def _by_source(db: _Db, w: _Window) -> list[Group]:
+    """Received (by received day), answered and closed (by the month's events) per source
+    (来源): 扫码, 纸质意见箱, 谈心, …. Sources are channels, not groups of people: not folded."""
+    p = w.params()
+    scope = db.in_units("c.unit_id")
+    sources = await Source.all()
+    groups = {src.id: Group(f"s{src.id}", src.name) for src in sources}
+    for r in await db.rows(
+        "SELECT c.source_id AS src, COUNT(*) AS n FROM \"case\" c WHERE "  # noqa: S608
+        f"c.received_on >= :d0 AND c.received_on < :d1 AND {scope} GROUP BY c.source_id", **p
+    ):
+        g = groups.setdefault(_int(r["src"]), Group(f"s{r['src']}", "未注明来源"))
+        g.received += _int(r["n"])
+    for r in await db.rows(
+        "SELECT c.source_id AS src, e.action AS action, COUNT(DISTINCT e.case_id) AS n "  # noqa: S608
+        "FROM event e JOIN \"case\" c ON c.id = e.case_id WHERE e.action IN ('reply', 'close') "
+        f"AND e.at >= :t0 AND e.at < :t1 AND {scope} GROUP BY c.source_id, e.action", **p
+    ):
+        g = groups.setdefault(_int(r["src"]), Group(f"s{r['src']}", "未注明来源"))
+        if r["action"] == "reply":
+            g.answered = (g.answered or 0) + _int(r["n"])
+        else:
+            g.closed = (g.closed or 0) + _int(r["n"])
+    active = {src.id for src in sources if src.active}
+    return [g for key, g in groups.items() if key in active or _any(g)]
 
 
 def _team_rows(by_team: Mapping[int, Group], named: set[int], no_team: Group) -> list[Group]:
@@ -982,6 +1020,7 @@ async def _build(
     w = _Window.of(month, tz)
     accept_times, answer_times = await _times(db, w)
     by_category, by_team = await _breakdowns(db, w, small_group_k, figures.activity)
+    by_source = await _by_source(db, w)
     team_periods = await _team_periods(db, month, small_group_k)
     cases = await _listed(db, w, list_limit)
     definitions = {f"total.{k}": v for k, v in TOTAL_DEFINITIONS.items()}
@@ -995,6 +1034,7 @@ async def _build(
         accept_times=accept_times,
         answer_times=answer_times,
         by_category=by_category,
+        by_source=by_source,
         by_team=by_team,
         team_periods=team_periods,
         cases=cases,

@@ -134,7 +134,8 @@ async def test_depot_report_hand_computed(app):
     # The depot: workshop cases only (A 4 + B 3 + C 1), never the desk's 7.
     assert r.figures.totals == {
         "received": 8, "accepted": 5, "rejected": 1, "answered": 5, "closed": 1,
-        "open_at_end": 3, "overdue_at_end": 1, "reopened": 1, "merged": 0}
+        "open_at_end": 3, "overdue_at_end": 1, "reopened": 1, "merged": 0,
+        "supports": 0}
     assert rates(r.figures) == {"response": (5, 8), "on_time": (4, 5), "resolution": (1, 1),
                                 "satisfaction": (1, 2)}
     # Days to answer: A 3, 11; B 3, 3; C 2. To respond: A 0, 3, 0; B 0, 1; C 0.

@@ -166,10 +166,12 @@ async def build_world() -> World:
 MARCH_TOTALS = {
     "received": 12, "accepted": 7, "rejected": 1, "answered": 6, "closed": 4,
     "open_at_end": 6, "overdue_at_end": 2, "reopened": 1, "merged": 1,
+    "supports": 0,
 }
 FEB_TOTALS = {
     "received": 3, "accepted": 2, "rejected": 0, "answered": 2, "closed": 1,
     "open_at_end": 2, "overdue_at_end": 0, "reopened": 1, "merged": 0,
+    "supports": 0,
 }
 NOW = datetime(2026, 5, 3, 4, 0, tzinfo=UTC)
 
@@ -308,7 +310,8 @@ async def test_page_csv_and_access(app, tmp_path):
         by_label = {(row[0], row[1], row[2], row[3]): row for row in rows[1:]}
         labels = {"received": "收到", "accepted": "受理", "rejected": "不予受理",
                   "answered": "答复", "closed": "办结", "open_at_end": "月末未办结",
-                  "overdue_at_end": "月末超期", "reopened": "不满意重办", "merged": "合并为重复"}
+                  "overdue_at_end": "月末超期", "reopened": "不满意重办", "merged": "合并为重复",
+                  "supports": "我也遇到"}
         for name, label in labels.items():
             row = by_label[("总量", "2026-03", label, "件数")]
             assert int(row[4]) == int(figure(html, f"total.{name}"))  # a number, not "收到 2"
