@@ -40,6 +40,10 @@ async def scrub_order(day: date, tz: ZoneInfo) -> bool:
         ('UPDATE "photo" SET id = id WHERE event_id IN (SELECT id FROM "event" '
          'WHERE by_submitter AND "at" >= $1 AND "at" < $2)', [start, end]),
         ('UPDATE "notify_outbox" SET id = id WHERE created_on = $1', [day]),
+        # 我也遇到 presses that day: the counter on the case and the day's row.
+        ('UPDATE "case" SET id = id WHERE id IN (SELECT case_id FROM "support" WHERE day = $1)',
+         [day]),
+        ('UPDATE "support" SET id = id WHERE day = $1', [day]),
     ]
     async with in_transaction() as conn:
         for sql, params in statements:

@@ -10,6 +10,8 @@ worker process.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import time
 import uuid
@@ -19,20 +21,34 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
-from tortoise.functions import Count, Max
+from tortoise.functions import Count, Max, Sum
 
-from .. import depot, org
-from ..cases import Status
+from .. import depot, org, supports
+from ..cases import DomainError, Status
 from ..models import Case, Category, Event, Photo, Unit
 from ..templating import render
-from .common import parse_id, photo_response, tree_of
+from .common import (
+    parse_id,
+    photo_response,
+    read_form,
+    settings_of,
+    submit_allowed,
+    today,
+    tree_of,
+)
 
 PAGE_SIZE = 20
 CACHE_SECONDS = 30.0
 CACHE_MAX_ENTRIES = 256
-BOARD_STATUSES = [Status.ANSWERED, Status.CLOSED]
+# Open cases a leader published as 征集意见 (for 我也遇到), and answered or closed ones.
+BOARD_STATUSES = [Status.ACCEPTED, Status.IN_PROGRESS, Status.ANSWERED, Status.CLOSED]
+SUPPORTED_COOKIE = "sb_supported"
+SUPPORTED_MAX = 200  # item keys one browser remembers
+SUPPORT_NOTICES = {"1": "已记下“我也遇到”，谢谢。",
+                   "again": "您已经按过“我也遇到”了，同一条只计一次。",
+                   "busy": "按得太频繁了，请过几分钟再试。"}
 
 
 # ---- queries (no HTTP) ----------------------------------------------------------------------
@@ -136,10 +152,13 @@ async def board_item(case_id: uuid.UUID) -> BoardItem | None:
 
 
 async def board_version(workshop_id: int | None = None) -> tuple[Any, ...]:
-    """Changes whenever what the board shows changes through publish, unpublish, reopen or close."""
+    """Changes whenever what the board shows changes through publish, unpublish, reopen, close,
+    an answer to a 征集意见 item or a 我也遇到 press."""
     row = await published_cases(workshop_id).annotate(
-        n=Count("id"), p=Max("published_at"), c=Max("closed_at")).first().values("n", "p", "c")
-    return (row["n"], str(row["p"]), str(row["c"])) if row else (0, "", "")
+        n=Count("id"), p=Max("published_at"), c=Max("closed_at"), a=Max("answered_at"),
+        s=Sum("supports")).first().values("n", "p", "c", "a", "s")
+    return (row["n"], str(row["p"]), str(row["c"]), str(row["a"]), row["s"]) if row else (
+        0, "", "", "", 0)
 
 
 # ---- the page cache -------------------------------------------------------------------------
@@ -221,7 +240,54 @@ async def board_item_page(request: Request) -> Response:
     shown = await Photo.filter(case_id=case_id, published=True).values_list("id", flat=True)
     unit = await Unit.get(id=item.case.unit_id)  # type: ignore[attr-defined]
     back = "/board" if await depot.single_workshop() else f"/w/{unit.code}/board"
-    return render(request, "board_item.html", {"item": item, "photo_ids": shown, "back": back})
+    notice = SUPPORT_NOTICES.get(request.query_params.get("supported", ""))
+    return render(request, "board_item.html", {"item": item, "photo_ids": shown, "back": back,
+                                               "notice": notice})
+
+
+# ---- 我也遇到 ----------------------------------------------------------------------------------
+
+def _supported_keys(request: Request) -> list[str]:
+    """The items this browser pressed 我也遇到 on (a signed cookie kept on the device only)."""
+    raw = request.cookies.get(SUPPORTED_COOKIE, "")
+    keys, _, sig = raw.rpartition("|")
+    if not keys or not hmac.compare_digest(sig, _sign(request, keys)):
+        return []
+    return keys.split(".")
+
+
+def _sign(request: Request, payload: str) -> str:
+    secret = settings_of(request).secret_key.encode()
+    return hmac.new(secret, b"supported:" + payload.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+async def support(request: Request) -> Response:
+    """我也遇到: one press per browser per item; the address throttle of submissions."""
+    try:
+        case_id = uuid.UUID(request.path_params["case_id"])
+    except ValueError as exc:
+        raise HTTPException(404) from exc
+    await read_form(request)  # refuses bad bytes like every form
+    keys = _supported_keys(request)
+    key = case_id.hex[:16]
+    back = f"/board/{case_id}"
+    if key in keys:
+        return RedirectResponse(back + "?supported=again", status_code=303)
+    if await board_item(case_id) is None:
+        raise HTTPException(404, "公示栏里没有这一条（可能已撤下）。")
+    if not await submit_allowed(request):
+        return RedirectResponse(back + "?supported=busy", status_code=303)
+    try:
+        await supports.press(case_id, today(request))
+    except DomainError as exc:
+        raise HTTPException(404, exc.message) from exc
+    keys = [*keys, key][-SUPPORTED_MAX:]
+    payload = ".".join(keys)
+    response = RedirectResponse(back + "?supported=1", status_code=303)
+    response.set_cookie(SUPPORTED_COOKIE, f"{payload}|{_sign(request, payload)}",
+                        max_age=365 * 86400, path="/board", httponly=True, samesite="strict",
+                        secure=settings_of(request).secure_cookies)
+    return response
 
 
 async def board_photo(request: Request) -> Response:
@@ -241,4 +307,5 @@ routes = [
     Route("/w/{workshop:str}/board", board, methods=["GET"]),
     Route("/board/photos/{photo_id:str}", board_photo, methods=["GET"]),
     Route("/board/{case_id:str}", board_item_page, methods=["GET"]),
+    Route("/board/{case_id:str}/support", support, methods=["POST"]),
 ]
