@@ -15,7 +15,7 @@ from tortoise.functions import Count
 
 from .. import auth, cases, depot, tokens
 from ..cases import OPEN_STATUSES, RULES, STATUS_LABELS, DomainError, Status
-from ..models import Case, Category, Photo, StaffUser, Team, Unit
+from ..models import Case, Category, Photo, Source, StaffUser, Team, Unit
 from ..templating import render
 from .common import (
     STAFF_COOKIE,
@@ -134,6 +134,7 @@ async def queue(request: Request) -> Response:
         "assignee": parse_id(p.get("assignee")),
         "overdue": p.get("overdue") == "1",
         "q": p.get("q", "").strip()[:100],
+        "sort": "supports" if p.get("sort") == "supports" else "",
     }
     if filters["category"]:
         qs = qs.filter(category_id=filters["category"])
@@ -152,6 +153,32 @@ async def queue(request: Request) -> Response:
         qs = qs.filter(status=filters["status"])
     elif filters["status"] == "open":
         qs = qs.filter(status__in=list(OPEN_STATUSES))
+    rows, next_after, next_page = await _page_of(qs, filters["sort"], p, s.page_size)
+    query = {k: ("1" if v is True else v) for k, v in filters.items() if v}
+    if shown_unit is not None:
+        query["w"] = shown_unit.code
+    named = await depot.units_named(list(scope.units))
+    return render(request, "staff/queue.html", {
+        "units": named, "shown_unit": shown_unit, "depot": scope.depot,
+        "me": user, "csrf": session.csrf, "rows": rows, "counts": counts,
+        "total": sum(counts.values()), "filters": filters, "query": query,
+        "next_after": next_after, "next_page": next_page, "today": today(request),
+        "categories": await Category.filter(Q(workshop_id=None) | Q(workshop_id__in=units)),
+        "teams": await Team.filter(workshop_id__in=units),
+        "handlers": await StaffUser.filter(active=True, unit_id__in=units),
+        "open_statuses": OPEN_STATUSES,
+    })
+
+
+async def _page_of(qs: Any, sort: str, p: Any, size: int) -> tuple[list[Case], str, int | None]:
+    """One page of the queue: (rows, the keyset for the next page, or the next page number)."""
+    related = ("category", "team", "assignee")
+    if sort == "supports":
+        # Most 我也遇到 first; paged by offset (a short list: the few items on the board).
+        page = min(parse_id(p.get("page")) or 1, 10_000)
+        rows = await qs.order_by("-supports", "-received_on", "-id").offset(
+            (page - 1) * size).limit(size + 1).select_related(*related)
+        return rows[:size], "", page + 1 if len(rows) > size else None
     # Keyset paging on (received_on, id), both indexed: fast at any depth. Within a day the
     # order is by random id, so it does not reveal the order of submissions.
     after = p.get("after", "")
@@ -162,25 +189,10 @@ async def queue(request: Request) -> Response:
         except ValueError as exc:
             raise HTTPException(400) from exc
         qs = qs.filter(Q(received_on__lt=day) | Q(received_on=day, id__lt=last_id))
-    rows = await qs.order_by("-received_on", "-id").limit(s.page_size + 1).select_related(
-        "category", "team", "assignee")
-    more = len(rows) > s.page_size
-    rows = rows[: s.page_size]
-    next_after = f"{rows[-1].received_on.isoformat()}_{rows[-1].id}" if more else ""
-    query = {k: ("1" if v is True else v) for k, v in filters.items() if v}
-    if shown_unit is not None:
-        query["w"] = shown_unit.code
-    named = await depot.units_named(list(scope.units))
-    return render(request, "staff/queue.html", {
-        "units": named, "shown_unit": shown_unit, "depot": scope.depot,
-        "me": user, "csrf": session.csrf, "rows": rows, "counts": counts,
-        "total": sum(counts.values()), "filters": filters, "query": query,
-        "next_after": next_after, "today": today(request),
-        "categories": await Category.filter(Q(workshop_id=None) | Q(workshop_id__in=units)),
-        "teams": await Team.filter(workshop_id__in=units),
-        "handlers": await StaffUser.filter(active=True, unit_id__in=units),
-        "open_statuses": OPEN_STATUSES,
-    })
+    rows = await qs.order_by("-received_on", "-id").limit(size + 1).select_related(*related)
+    more = len(rows) > size
+    rows = rows[:size]
+    return rows, f"{rows[-1].received_on.isoformat()}_{rows[-1].id}" if more else "", None
 
 
 # ---- case page ------------------------------------------------------------------------------
@@ -217,8 +229,9 @@ async def _case_context(request: Request, case: Case, session: Any) -> dict[str,
         "desk_case": cases.is_desk_case(case),
         "today": today(request),
         "can_close_unrated": cases.can_close_unrated(case, now_utc(), s.rating_window_days),
-        "can_publish": user.role in LEADERS and case.status in (Status.ANSWERED, Status.CLOSED)
-        and not cases.is_desk_case(case),
+        "can_publish": user.role in LEADERS and cases.RULES["publish"].sources.__contains__(
+            Status(case.status)) and not cases.is_desk_case(case),
+        "source": await Source.get_or_none(id=case.source_id),  # type: ignore[attr-defined]
         "photos": await Photo.filter(case_id=case.id).only("id", "event_id", "published"),
     }
 
