@@ -2,7 +2,8 @@
 -- bench/run issues the tokens with the server's secret exactly as GET / would and writes them one
 -- per line; each wrk thread takes every n-th line. So every request creates a case (no replays);
 -- only if the file runs out does a thread wrap around, which then measures the replay path and is
--- reported as WRAPPED. Usage: wrk ... -s post_submit.lua URL -- TOKENS_FILE THREADS
+-- reported as WRAPPED. Usage: wrk ... -s post_submit.lua URL -- TOKENS_FILE THREADS [PATH]
+-- (PATH defaults to /; /w/<code>/ posts to a workshop's box).
 local threads = {}
 local counter = 0
 
@@ -20,6 +21,7 @@ function init(args)
     if i % n == id then tokens[#tokens + 1] = line end
     i = i + 1
   end
+  path = args[3] or "/"
   pos = 1
   wrapped = 0
   other = 0
@@ -36,7 +38,7 @@ function request()
     pos = 1
     wrapped = wrapped + 1
   end
-  return wrk.format("POST", "/", {["Content-Type"] = "application/x-www-form-urlencoded"},
+  return wrk.format("POST", path, {["Content-Type"] = "application/x-www-form-urlencoded"},
                     "token=" .. t .. "&category=1&body=" .. text)
 end
 
