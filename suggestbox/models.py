@@ -191,6 +191,9 @@ class Case(Model):
             ("deadline",),  # overdue checks and reports
             ("unit_id", "received_on", "id"),  # a unit's queue and report
             ("unit_id", "status"),  # a unit's counts by status
+            # A workshop's board and its version: the few published cases of that workshop,
+            # never a scan of all its cases (SQLite would take (unit_id, status) otherwise).
+            ("unit_id", "published", "status"),
         )
 
     @property

@@ -3,6 +3,7 @@ from tortoise.migrations import operations as ops
 from tortoise.fields.base import OnDelete
 from uuid import uuid4
 from tortoise import fields
+from tortoise.indexes import Index
 
 # Issue 16: sources (来源) with the default list, every existing case from 扫码; paper slips'
 # unused codes; 我也遇到 counts per day. The two new tables hold rows written by workers' actions
@@ -75,6 +76,10 @@ class Migration(migrations.Migration):
             model_name='Case',
             name='supports',
             field=fields.IntField(default=0, db_default=0),
+        ),
+        ops.AddIndex(
+            model_name='Case',
+            index=Index(fields=['unit_id', 'published', 'status']),
         ),
         ops.RunPython(forward),
     ]
