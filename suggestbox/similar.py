@@ -35,7 +35,8 @@ from .models import Case
 K = TypeVar("K", bound=Hashable)
 
 # How many of the most recent cases (by received_on) ``similar_cases`` compares against. The
-# ranking is done in Python, so the load is bounded: 5,000 short texts take well under a second.
+# ranking is done in Python, so the load is bounded: ranking 5,000 texts of about 60 characters
+# takes about 0.4 s on the 2-core test machine (0.17 s for 20-character texts), loading excluded.
 CANDIDATE_LIMIT = 5000
 # Below this cosine a candidate shares little more than a character or two with the text (食堂
 # for 澡堂): not shown. On the test set every true duplicate scored at least 0.12, while 90 % of
@@ -117,7 +118,10 @@ def features(text: str, variant: Variant = DEFAULT) -> Counter[str]:
     u = units(text, variant.synonyms)
     found: Counter[str] = Counter()
     for n in variant.ngrams:
-        found.update("".join(u[i:i + n]) for i in range(len(u) - n + 1))
+        if n == 1:
+            found.update(u)
+        else:
+            found.update("".join(u[i:i + n]) for i in range(len(u) - n + 1))
     if not found and u:  # one unit and no unigrams wanted: keep it rather than nothing
         found.update(u)
     return found
@@ -136,30 +140,31 @@ def rank(text: str, candidates: Sequence[tuple[K, str]], top: int = 5,
         return []
     docs = [features(body, variant) for _, body in candidates]
     n = len(docs)
+    idf: dict[str, float] = {}
     if variant.idf:
         df: Counter[str] = Counter()
         for d in docs:
             df.update(d.keys())
+        idf = {t: math.log((n + 1) / (c + 1)) + 1.0 for t, c in df.items()}
         unseen = math.log(n + 1) + 1.0
-
-        def weight(term: str) -> float:
-            return math.log((n + 1) / (df[term] + 1)) + 1.0 if term in df else unseen
+        q = {t: c * idf.get(t, unseen) for t, c in query.items()}
     else:
-        def weight(term: str) -> float:
-            return 1.0
-    q = {t: c * weight(t) for t, c in query.items()}
+        q = {t: float(c) for t, c in query.items()}
     q_norm = math.sqrt(sum(v * v for v in q.values()))
     scored: list[tuple[float, int]] = []
     for i, d in enumerate(docs):
-        dot = 0.0
-        d_sq = 0.0
-        for t, c in d.items():
-            w = c * weight(t)
-            d_sq += w * w
-            if t in q:
-                dot += w * q[t]
-        score = dot / (q_norm * math.sqrt(d_sq)) if dot > 0 else 0.0
-        if score > 0 and score >= min_score:
+        if variant.idf:
+            dot = sum(d[t] * idf[t] * w for t, w in q.items() if t in d)
+            if dot <= 0:
+                continue
+            d_norm = math.sqrt(sum((c * idf[t]) ** 2 for t, c in d.items()))
+        else:
+            dot = sum(d[t] * w for t, w in q.items() if t in d)
+            if dot <= 0:
+                continue
+            d_norm = math.sqrt(sum(c * c for c in d.values()))
+        score = dot / (q_norm * d_norm)
+        if score >= min_score:
             scored.append((score, i))
     scored.sort(key=lambda s: (-s[0], s[1]))
     return [(candidates[i][0], round(score, 4)) for score, i in scored[:top]]
