@@ -188,8 +188,9 @@ async def similar_cases(text: str, *, unit_ids: Sequence[int] | None, top: int =
     Candidates for staff: open cases (new, accepted, in progress) and, with
     ``include_published``, published cases, compared by their body. ``for_workers``: only what
     the public board shows (published, answered or closed, with a summary), compared by and
-    returned with the public summary, never the body. ``exclude``: case ids to leave out (the
-    case being looked at).
+    returned with the public summary, never the body (``Match.case`` is still the whole row:
+    a page for workers renders ``Match.text`` and the board's fields only). ``exclude``: case
+    ids to leave out (the case being looked at).
 
     Bounded: only the ``limit`` most recently received candidates (default 5,000; ties in
     the day broken by the random id, so no order of submissions is implied) are compared."""
