@@ -1,4 +1,4 @@
-"""The ``suggestbox`` command: serve, migrate, user, team."""
+"""The ``suggestbox`` command: serve, migrate, user, team, similar, …"""
 
 from __future__ import annotations
 
@@ -403,6 +403,47 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_similar(args: argparse.Namespace, settings: Settings) -> int:
+    """``suggestbox similar "TEXT" [--top N] [--json] [--workshop CODE]``: the open or published
+    cases most similar to TEXT (for staff: the first 30 characters of each case's text)."""
+    import json
+
+    from . import depot
+    from .cases import STATUS_LABELS
+    from .db import orm
+    from .similar import similar_cases
+
+    if args.top < 1:
+        print("错误：--top 至少为 1。", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        async with orm(settings):
+            unit_ids = None
+            if args.workshop:
+                unit = await depot.unit_by_code(args.workshop)
+                if unit is None:
+                    print(f"没有车间或段级渠道 {args.workshop}"
+                          "（suggestbox workshop list 可查看）。", file=sys.stderr)
+                    return 1
+                unit_ids = [unit.id]
+            matches = await similar_cases(args.text, unit_ids=unit_ids, top=args.top)
+        rows = [{"number": m.number, "status": m.case.status,
+                 "status_label": STATUS_LABELS.get(m.case.status, m.case.status),
+                 "published": m.case.published, "score": m.score,
+                 "text": " ".join(m.text.split())[:30]} for m in matches]
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False, indent=2))
+        elif not rows:
+            print("没有相似的待办或已公示事项。")
+        else:
+            for r in rows:
+                print(f"{r['number']}\t{r['status']}\t{r['score']:.3f}\t{r['text']}")
+        return 0
+
+    return asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="suggestbox", description="职工百宝箱")
     sub = p.add_subparsers(dest="command", required=True)
@@ -483,6 +524,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "there are several workshops, the workshop's report when there is one")
     rp.add_argument("--out", help="write to this file instead of standard output")
     rp.set_defaults(func=cmd_report)
+    si = sub.add_parser("similar", help="open or published cases most similar to a text")
+    si.add_argument("text", help="the text to compare, e.g. 澡堂没热水")
+    si.add_argument("--top", type=int, default=5, help="how many cases (default 5)")
+    si.add_argument("--json", action="store_true", help="JSON instead of tab-separated lines")
+    si.add_argument("--workshop", help="workshop or desk code (default: every unit)")
+    si.set_defaults(func=cmd_similar)
     return p
 
 
