@@ -45,6 +45,9 @@ STATUS_LABELS: dict[str, str] = {
     Status.MERGED: "重复（已合并）",
 }
 OPEN_STATUSES = (Status.NEW, Status.ACCEPTED, Status.IN_PROGRESS)
+# What the public board shows of a published case: 征集意见 (open, after acceptance; workers may
+# press 我也遇到) and answered or closed ones.
+BOARD_STATUSES = (Status.ACCEPTED, Status.IN_PROGRESS, Status.ANSWERED, Status.CLOSED)
 
 RATINGS: dict[str, str] = {"satisfied": "满意", "basic": "基本满意", "unsatisfied": "不满意"}
 

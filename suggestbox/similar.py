@@ -29,7 +29,7 @@ from typing import TypeVar
 
 from tortoise.expressions import Q
 
-from .cases import OPEN_STATUSES, Status
+from .cases import BOARD_STATUSES, OPEN_STATUSES
 from .models import Case
 
 K = TypeVar("K", bound=Hashable)
@@ -43,8 +43,6 @@ CANDIDATE_LIMIT = 5000
 # the unrelated candidates scored below 0.07.
 MIN_SCORE = 0.1
 
-# What the public board shows (views/board.py BOARD_STATUSES; a test keeps the two equal).
-BOARD_STATUSES = (Status.ANSWERED, Status.CLOSED)
 
 # Workshop words written several ways, dialect and typos → one form. Applied after NFKC and
 # lower-casing, longest match first, in one pass (a replacement is never rewritten again).
@@ -187,7 +185,7 @@ async def similar_cases(text: str, *, unit_ids: Sequence[int] | None, top: int =
 
     Candidates for staff: open cases (new, accepted, in progress) and, with
     ``include_published``, published cases, compared by their body. ``for_workers``: only what
-    the public board shows (published, answered or closed, with a summary), compared by and
+    the public board shows (published 征集意见, answered or closed, with a summary), compared by and
     returned with the public summary, never the body (``Match.case`` is still the whole row:
     a page for workers renders ``Match.text`` and the board's fields only). ``exclude``: case
     ids to leave out (the case being looked at).

@@ -17,11 +17,11 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from .cases import DomainError
+from .cases import BOARD_STATUSES, DomainError
 from .models import Case, Support
 
-# Statuses a published case can be supported in: 征集意见 (open) and answered ones.
-SUPPORTABLE = ("accepted", "in_progress", "answered", "closed")
+# A published case can be supported in any status the board shows it in.
+SUPPORTABLE = list(BOARD_STATUSES)
 
 
 async def press(case_id: uuid.UUID, today: date) -> int:

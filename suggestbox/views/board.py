@@ -25,8 +25,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from tortoise.functions import Count, Max, Sum
 
-from .. import depot, org, supports
-from ..cases import DomainError, Status
+from .. import cases, depot, org, supports
+from ..cases import DomainError
 from ..models import Case, Category, Event, Photo, Unit
 from ..templating import render
 from .common import (
@@ -42,8 +42,7 @@ from .common import (
 PAGE_SIZE = 20
 CACHE_SECONDS = 30.0
 CACHE_MAX_ENTRIES = 256
-# Open cases a leader published as 征集意见 (for 我也遇到), and answered or closed ones.
-BOARD_STATUSES = [Status.ACCEPTED, Status.IN_PROGRESS, Status.ANSWERED, Status.CLOSED]
+BOARD_STATUSES = list(cases.BOARD_STATUSES)
 SUPPORTED_COOKIE = "sb_supported"
 SUPPORTED_MAX = 200  # item keys one browser remembers
 SUPPORT_NOTICES = {"1": "已记下“我也遇到”，谢谢。",

@@ -11,16 +11,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import cases, depot, org, photos, receipts, tokens
+from .. import cases, depot, org, photos, receipts, similar, tokens
 from ..cases import DomainError, Status
 from ..models import Case, Photo, Team, Unit, UsedFormToken
 from ..settings import Settings
 from ..templating import render
 from ..throttle import Throttle
 from .common import (
+    client_key,
     field,
     followup_allowed,
     lookup_allowed,
@@ -48,6 +49,8 @@ async def _submit_context(request: Request, workshop: Unit, team: Team | None
         "workshop": workshop,
         # The form posts back to where it was shown: ``/`` (one workshop) or ``/w/<code>/``.
         "box_path": request.url.path,
+        "board_path": "/board" if "workshop" not in request.path_params
+        else f"/w/{workshop.code}/board",
         "in_tree": "workshop" in request.path_params,
         "desks": (await tree_of(request).get()).desks(),
         "team": team,
@@ -107,6 +110,25 @@ async def submit_page(request: Request) -> Response:
         return await _choose(request)
     team = await _team(request.query_params.get("t", ""), workshop)
     return render(request, "submit.html", await _submit_context(request, workshop, team))
+
+
+async def similar_on_board(request: Request) -> Response:
+    """While a worker writes: the workshop's board items most like the text (public summaries
+    only; unpublished cases are never shown). The text arrives in a POST body and is not kept."""
+    form = await read_form(request)
+    workshop = (await tree_of(request).get()).by_code(field(form, "w"), depot.WORKSHOP)
+    text = field(form, "q")[:500]
+    if workshop is None or len(text.strip()) < 4:
+        return JSONResponse({"items": []})
+    s = settings_of(request)
+    allowed = await throttle_of(request).take("similar", await client_key(request), 120,
+                                              s.submit_window)
+    if not allowed.ok:
+        return JSONResponse({"items": []}, status_code=429)
+    found = await similar.similar_cases(text, unit_ids=[workshop.id], top=3, for_workers=True,
+                                        limit=1000)
+    return JSONResponse({"items": [
+        {"id": str(m.case.id), "summary": m.text, "supports": m.case.supports} for m in found]})
 
 
 def _slash(request: Request) -> Response:
@@ -413,6 +435,7 @@ async def track_action(request: Request) -> Response:
 routes = [
     Route("/", submit_page, methods=["GET"]),
     Route("/", submit, methods=["POST"]),
+    Route("/similar", similar_on_board, methods=["POST"]),
     Route("/w/{workshop:str}", _slash, methods=["GET"]),
     Route("/w/{workshop:str}/", submit_page, methods=["GET"]),
     Route("/w/{workshop:str}/", submit, methods=["POST"]),

@@ -13,7 +13,7 @@ from starlette.routing import Route
 from tortoise.expressions import Q
 from tortoise.functions import Count
 
-from .. import auth, cases, depot, tokens
+from .. import auth, cases, depot, similar, tokens
 from ..cases import OPEN_STATUSES, RULES, STATUS_LABELS, DomainError, Status
 from ..models import Case, Category, Photo, Source, StaffUser, Team, Unit
 from ..templating import render
@@ -33,6 +33,7 @@ from .common import (
 )
 
 LEADERS = ("leader", "admin")
+SIMILAR_LIMIT = 1500  # recent open cases compared on a case page (about 0.1 s)
 DEVICE_COOKIE = "sb_device"
 
 
@@ -232,6 +233,11 @@ async def _case_context(request: Request, case: Case, session: Any) -> dict[str,
         "can_publish": user.role in LEADERS and cases.RULES["publish"].sources.__contains__(
             Status(case.status)) and not cases.is_desk_case(case),
         "source": await Source.get_or_none(id=case.source_id),  # type: ignore[attr-defined]
+        # Open cases of the same unit most like this one (merge in one step), while it is open.
+        "similar": await similar.similar_cases(
+            case.body, unit_ids=[case.unit_id], top=5,  # type: ignore[attr-defined]
+            include_published=False, exclude=[case.id], limit=SIMILAR_LIMIT)
+        if case.status in OPEN_STATUSES and user.role != "handler" else [],
         "photos": await Photo.filter(case_id=case.id).only("id", "event_id", "published"),
     }
 
