@@ -197,6 +197,21 @@ def test_depot_admin_grows_the_tree(browser: Any, live_server: LiveServer) -> No
         user.locator("button").click()
         p.wait_for_url(re.compile(r"/admin\?ok=user_added&u=\d+#users$"))
         w.shot("admin-07-tree")
+        # A source (来源): a name that exists, then a new one; it is offered when recording.
+        src = p.locator("#source-add")
+        src.locator("[name=name]").fill("谈心")
+        src.locator("[name=sort_order]").fill("8")
+        src.locator("button").click()
+        p.wait_for_load_state()
+        src = p.locator("#source-add")
+        error_beside(w, "#source-add", "已经存在")
+        assert values(src, "name", "sort_order") == {"name": "谈心", "sort_order": "8"}
+        src.locator("[name=name]").fill("班组会")
+        src.locator("button").click()
+        p.wait_for_url(re.compile(r"/admin\?ok=source_added#sources$"))
+        p.goto("/staff/cases/new?w=jx2")
+        assert p.get_by_label("班组会", exact=True).count() == 1
+        assert p.get_by_label("扫码", exact=True).count() == 0
         listed = server.cli("user", "list").stdout
         assert "li\tleader\tjx2\tactive" in listed
         w.check_clean()

@@ -256,3 +256,20 @@ async def test_supports_and_slips_keep_no_identity(app, settings: Any):
     support = await Support.get()
     assert support.case_id == theirs.id and isinstance(support.day, date)
     assert not isinstance(support.day, datetime)
+
+
+async def test_case_page_offers_similar_open_cases_and_merges_in_one_step(app):
+    await add_user("lead", "leader")
+    a = await seed_case("二号库房门口的台阶松动了，晚上看不清容易崴脚。")
+    b = await seed_case("库房门口台阶松了，差点崴脚，请修一下。")
+    other = await seed_case("食堂的饭菜太咸了。")
+    async with make_client(app) as c:
+        csrf = await login(c, "lead")
+        page = await c.get(f"/staff/cases/{b.id}")
+        assert "相似的未办结案件" in page.text
+        assert a.number in page.text and other.number not in page.text
+        r = await c.post(f"/staff/cases/{b.id}/act", data={
+            "csrf": csrf, "action": "merge", "merge_into": a.number})
+        assert r.status_code == 303
+    await b.refresh_from_db()
+    assert b.status == "merged" and b.merged_into_id == a.id
