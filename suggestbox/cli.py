@@ -8,9 +8,13 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .models import Unit
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -180,7 +184,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
-    from . import auth, depot
+    from . import auth
     from .cases import DomainError
     from .db import orm
     from .models import StaffUser
@@ -197,13 +201,7 @@ def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
                 return 0
             try:
                 if args.action == "add":
-                    unit = None
-                    if args.workshop:
-                        unit = await depot.unit_by_code(args.workshop)
-                        if unit is None:
-                            print(f"没有车间或段级渠道 {args.workshop}（suggestbox workshop "
-                                  "list 可查看）。", file=sys.stderr)
-                            return 1
+                    unit = await _unit_option(args.workshop)
                     await auth.add_user(args.name, args.role, password, args.display_name or "",
                                         unit=unit)
                     print(f"已添加 {args.name}（{args.role}，"
@@ -224,8 +222,28 @@ def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
             except DomainError as e:
                 print(e.message, file=sys.stderr)
                 return 1
+            except _NoSuchUnit:
+                return 1
 
     return asyncio.run(run())
+
+
+class _NoSuchUnit(Exception):
+    """An option named a workshop or desk that does not exist (the message is printed)."""
+
+
+async def _unit_option(code: str | None, kind: str | None = None) -> Unit | None:
+    """The workshop or desk an option names; None when the option is not given."""
+    from . import depot
+
+    if not code:
+        return None
+    unit = await depot.unit_by_code(code, kind)
+    if unit is None:
+        what = "车间" if kind == depot.WORKSHOP else "车间或段级渠道"
+        print(f"没有{what} {code}（suggestbox workshop list 可查看）。", file=sys.stderr)
+        raise _NoSuchUnit
+    return unit
 
 
 def cmd_team(args: argparse.Namespace, settings: Settings) -> int:
@@ -236,13 +254,10 @@ def cmd_team(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run() -> int:
         async with orm(settings):
-            workshop = None
-            if args.workshop:
-                workshop = await depot.unit_by_code(args.workshop, depot.WORKSHOP)
-                if workshop is None:
-                    print(f"没有车间 {args.workshop}（suggestbox workshop list 可查看）。",
-                          file=sys.stderr)
-                    return 1
+            try:
+                workshop = await _unit_option(args.workshop, depot.WORKSHOP)
+            except _NoSuchUnit:
+                return 1
             if args.action == "add":
                 workshop = workshop or await depot.single_workshop()
                 if workshop is None:
@@ -408,7 +423,6 @@ def cmd_similar(args: argparse.Namespace, settings: Settings) -> int:
     cases most similar to TEXT (for staff: the first 30 characters of each case's text)."""
     import json
 
-    from . import depot
     from .cases import STATUS_LABELS
     from .db import orm
     from .similar import similar_cases
@@ -419,14 +433,11 @@ def cmd_similar(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run() -> int:
         async with orm(settings):
-            unit_ids = None
-            if args.workshop:
-                unit = await depot.unit_by_code(args.workshop)
-                if unit is None:
-                    print(f"没有车间或段级渠道 {args.workshop}"
-                          "（suggestbox workshop list 可查看）。", file=sys.stderr)
-                    return 1
-                unit_ids = [unit.id]
+            try:
+                unit = await _unit_option(args.workshop)
+            except _NoSuchUnit:
+                return 1
+            unit_ids = [unit.id] if unit else None
             matches = await similar_cases(args.text, unit_ids=unit_ids, top=args.top)
         rows = [{"number": m.number, "status": m.case.status,
                  "status_label": STATUS_LABELS.get(m.case.status, m.case.status),

@@ -177,8 +177,14 @@ async def resolve_target(user: Any, code: str) -> Target:
         if unit is None or (code and code != unit.code):
             raise LookupError(code)
         return Target(unit, _query(unit.code) if code else "")
+    return await _named_or_depot(code, depot.WORKSHOP)
+
+
+async def _named_or_depot(code: str | None, kind: str | None) -> Target:
+    """The unit ``code`` names (of ``kind``; LookupError if none), else the depot's report —
+    the one workshop's when the depot has a single workshop."""
     if code:
-        unit = await depot.unit_by_code(code, kind=depot.WORKSHOP)
+        unit = await depot.unit_by_code(code, kind=kind)
         if unit is None:
             raise LookupError(code)
         return Target(unit, _query(unit.code))
@@ -324,15 +330,7 @@ routes = [
 async def export_target(code: str | None) -> Target:
     """``suggestbox report``: ``--workshop CODE`` (any unit's code), else the depot report when
     there are several workshops, the one workshop's report otherwise."""
-    if code:
-        unit = await depot.unit_by_code(code)
-        if unit is None:
-            raise LookupError(code)
-        return Target(unit, _query(unit.code))
-    workshops = await depot.workshops(active_only=False)
-    if len(workshops) == 1:
-        return Target(workshops[0])
-    return Target(None, workshops=workshops, desks=await depot.desks(active_only=False))
+    return await _named_or_depot(code, None)
 
 
 async def export(month: Month, fmt: str, settings: Settings, what: str = "figures",
