@@ -133,6 +133,21 @@ async def test_no_receipt_address_or_agent_in_any_table(app: Any, settings: Sett
     assert_absent(dump, needles, f"the {'SQLite' if settings.is_sqlite else 'PostgreSQL'} dump")
 
 
+def assert_server_kept_no_identity(server: LiveServer, receipt: str, ua: str, text: str,
+                                   table: str) -> None:
+    """The live server's SQLite file (which has ``table`` and the case text: the dump is real)
+    and its log hold no receipt, address or agent; the log not the case text either."""
+    needles = {f"receipt form {i}": f for i, f in enumerate(receipt_forms(receipt))}
+    needles.update(address=ADDRESS, user_agent=ua, ua_probe=ua.rsplit("/", 1)[1])
+    tables, dump = sqlite_dump(Path(server.env["SUGGESTBOX_DATA_DIR"]) / "suggestbox.sqlite3")
+    assert table in tables and text in dump
+    assert_absent(dump, {**needles, "proxy address": LIVE_PROXY}, "the SQLite file")
+    log = server.log.read_text(encoding="utf-8", errors="replace")
+    assert "Uvicorn running" in log or "Application startup complete" in log  # a real log
+    assert_absent(log, {**needles, "case text": text, "case text start": text[:8]},
+                  "the server log")
+
+
 def test_live_server_database_and_log_hold_no_identity(live_server: LiveServer) -> None:
     """A real server process: the SQLite file and the server's log."""
     server = live_server
@@ -173,15 +188,7 @@ def test_live_server_database_and_log_hold_no_identity(live_server: LiveServer) 
     finally:
         web.close()
         staff.close()
-    needles = {f"receipt form {i}": f for i, f in enumerate(receipt_forms(receipt))}
-    needles.update(address=ADDRESS, user_agent=ua, ua_probe=ua.rsplit("/", 1)[1])
-    tables, dump = sqlite_dump(Path(server.env["SUGGESTBOX_DATA_DIR"]) / "suggestbox.sqlite3")
-    assert "case" in tables and text in dump
-    assert_absent(dump, {**needles, "proxy address": LIVE_PROXY}, "the SQLite file")
-    log = server.log.read_text(encoding="utf-8", errors="replace")
-    assert "Uvicorn running" in log or "Application startup complete" in log  # a real log
-    assert_absent(log, {**needles, "case text": text, "case text start": text[:8]},
-                  "the server log")
+    assert_server_kept_no_identity(server, receipt, ua, text, "case")
 
 
 def test_photo_markers_reach_no_table_file_or_log(live_server: LiveServer, tmp_path: Path) -> None:
@@ -251,11 +258,4 @@ def test_depot_pages_keep_no_identity(live_server: LiveServer) -> None:
     finally:
         web.close()
         staff.close()
-    needles = {f"receipt form {i}": f for i, f in enumerate(receipt_forms(receipt))}
-    needles.update(address=ADDRESS, user_agent=ua, ua_probe=ua.rsplit("/", 1)[1])
-    tables, dump = sqlite_dump(Path(server.env["SUGGESTBOX_DATA_DIR"]) / "suggestbox.sqlite3")
-    assert "unit" in tables and text in dump
-    assert_absent(dump, {**needles, "proxy address": LIVE_PROXY}, "the SQLite file")
-    log = server.log.read_text(encoding="utf-8", errors="replace")
-    assert_absent(log, {**needles, "case text": text, "case text start": text[:8]},
-                  "the server log")
+    assert_server_kept_no_identity(server, receipt, ua, text, "unit")
