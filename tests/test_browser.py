@@ -85,7 +85,7 @@ def staff_login(w: Watched, name: str) -> None:
 
 
 def action_form(w: Watched, action: str) -> Any:
-    return w.page.locator(f"form:has([name=action][value={action}])")
+    return w.page.locator(f"form.action:has([name=action][value={action}])")
 
 
 def test_whole_journey_phone_and_laptop(browser: Any, live_server: LiveServer) -> None:

@@ -140,7 +140,10 @@ async def test_security_headers(client):
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["referrer-policy"] == "no-referrer"
     assert r.headers["cache-control"] == "no-store"
-    assert "<script" not in r.text and "http://" not in r.text.replace('xmlns="http://', "")
+    # Only our own script file, never inline script, and nothing from elsewhere.
+    scripts = re.findall(r"<script[^>]*>", r.text)
+    assert scripts == ['<script src="/static/similar.js" defer>']
+    assert "http://" not in r.text.replace('xmlns="http://', "")
 
 
 async def test_track_shows_status_and_accepts_followup(client, settings):
