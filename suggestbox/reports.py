@@ -515,12 +515,14 @@ async def _figures_by_unit(db: _Db, month: Month, limit_days: int) -> dict[int, 
     # or it was never rated. Read from the events, never from the case's current rating (a
     # reopen clears that, which let 不满意 → reopen → close count as resolved).
     closed = await db.rows(
-        "SELECT s.unit AS unit, COUNT(*) AS n, "  # noqa: S608
-        "SUM(CASE WHEN s.lr IS NULL OR s.lr = 'rate' THEN 1 ELSE 0 END) "
-        "AS good FROM (SELECT c.unit_id AS unit, (SELECT r.action FROM event r "
+        # good: the last rating is 'rate' or there is none (COALESCE), written so that the
+        # sub-query runs once per close (a derived column used twice ran it twice).
+        "SELECT s.unit AS unit, COUNT(*) AS n, SUM(s.good) AS good "  # noqa: S608
+        "FROM (SELECT c.unit_id AS unit, CASE WHEN COALESCE((SELECT r.action FROM event r "
         "WHERE r.case_id = e.case_id "
         "AND r.action IN ('rate','rate_unsatisfied') AND r.seq < e.seq "
-        "ORDER BY r.seq DESC LIMIT 1) AS lr FROM event e JOIN \"case\" c ON c.id = e.case_id "
+        "ORDER BY r.seq DESC LIMIT 1), 'rate') = 'rate' THEN 1 ELSE 0 END AS good "
+        "FROM event e JOIN \"case\" c ON c.id = e.case_id "
         f"WHERE e.action = 'close' AND e.at >= :t0 AND e.at < :t1 AND {scope} "
         "AND NOT EXISTS (SELECT 1 FROM event x "
         "WHERE x.case_id = e.case_id AND x.action = 'close' AND x.at >= :t0 AND x.at < :t1 "
