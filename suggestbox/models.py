@@ -194,6 +194,9 @@ class Case(Model):
             # A workshop's board and its version: the few published cases of that workshop,
             # never a scan of all its cases (SQLite would take (unit_id, status) otherwise).
             ("unit_id", "published", "status"),
+            # Reports: a unit's cases open at a month's end (and overdue), read from the index
+            # alone (PostgreSQL index-only scan) instead of every open case's row.
+            ("unit_id", "status", "received_on", "deadline"),
         )
 
     @property
@@ -228,7 +231,12 @@ class Event(Model):
     class Meta:
         table = "event"
         unique_together = (("case_id", "seq"),)
-        indexes = (("action", "at", "case_id"),)  # monthly report: actions in a time range
+        indexes = (
+            ("action", "at", "case_id"),  # monthly report: actions in a time range
+            # Reports: a case's earlier or later events of some actions (first response, first
+            # answer, last rating before a close, answered by the deadline) from the index alone.
+            ("case_id", "action", "seq", "at"),
+        )
         ordering = ["seq"]
 
 

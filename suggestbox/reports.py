@@ -52,6 +52,8 @@ STATUS_ACTIONS_SQL = "(" + ",".join(
     sorted(f"'{name}'" for name, rule in RULES.items() if rule.target is not None)) + ")"
 # Actions that respond to a new case (响应): accepting, rejecting, or merging it as a duplicate.
 RESPONSE_SQL = "('accept','reject','merge')"
+# The events the time histograms read: responses and answers (reply).
+TIMED_SQL = "('accept','reject','merge','reply')"
 LIST_LIMIT = 500
 TREND_MONTHS = 12
 
@@ -481,19 +483,23 @@ async def _figures_by_unit(db: _Db, month: Month, limit_days: int) -> dict[int, 
         'AS responded FROM "case" c WHERE c.received_on >= :d0 AND c.received_on < :d1 '
         f"AND {scope} GROUP BY c.unit_id", lim=limit_days, **p)
     # Open at month end: open now and no status change since; or the first status change
-    # since then started from an open status (events keep from_status).
+    # since then started from an open status (events keep from_status). A status change is an
+    # event with a to_status, which only the status actions write (cases.apply, submit): the
+    # action filter is implied and lets both sides read the index event(action, at, case_id).
     end = await db.rows(
         "SELECT s.unit AS unit, COUNT(*) AS open_n, "  # noqa: S608
         "SUM(CASE WHEN s.deadline < :d1 THEN 1 ELSE 0 END) AS late "
         "FROM (SELECT c.unit_id AS unit, c.deadline AS deadline FROM \"case\" c "
         f"WHERE c.status IN {OPEN_SQL} AND c.received_on < :d1 AND {scope} "
         "AND NOT EXISTS (SELECT 1 FROM event x "
-        "WHERE x.case_id = c.id AND x.at >= :t1 AND x.to_status IS NOT NULL) "
+        f"WHERE x.case_id = c.id AND x.action IN {STATUS_ACTIONS_SQL} AND x.at >= :t1 "
+        "AND x.to_status IS NOT NULL) "
         "UNION ALL SELECT c.unit_id AS unit, c.deadline AS deadline FROM event e "
         f"JOIN \"case\" c ON c.id = e.case_id WHERE e.action IN {STATUS_ACTIONS_SQL} "
         "AND e.at >= :t1 AND e.to_status IS NOT NULL "
         f"AND e.from_status IN {OPEN_SQL} AND c.received_on < :d1 AND {scope} "
-        "AND NOT EXISTS (SELECT 1 FROM event x WHERE x.case_id = e.case_id AND x.at >= :t1 "
+        "AND NOT EXISTS (SELECT 1 FROM event x WHERE x.case_id = e.case_id "
+        f"AND x.action IN {STATUS_ACTIONS_SQL} AND x.at >= :t1 "
         "AND x.to_status IS NOT NULL AND x.seq < e.seq)) s GROUP BY s.unit", **p)
     # On time: an answer dated (local) on or before the deadline. A deadline is never set to a
     # day already past, so every answer that counts happened by the month's end.
@@ -509,12 +515,14 @@ async def _figures_by_unit(db: _Db, month: Month, limit_days: int) -> dict[int, 
     # or it was never rated. Read from the events, never from the case's current rating (a
     # reopen clears that, which let 不满意 → reopen → close count as resolved).
     closed = await db.rows(
-        "SELECT s.unit AS unit, COUNT(*) AS n, "  # noqa: S608
-        "SUM(CASE WHEN s.lr IS NULL OR s.lr = 'rate' THEN 1 ELSE 0 END) "
-        "AS good FROM (SELECT c.unit_id AS unit, (SELECT r.action FROM event r "
+        # good: the last rating is 'rate' or there is none (COALESCE), written so that the
+        # sub-query runs once per close (a derived column used twice ran it twice).
+        "SELECT s.unit AS unit, COUNT(*) AS n, SUM(s.good) AS good "  # noqa: S608
+        "FROM (SELECT c.unit_id AS unit, CASE WHEN COALESCE((SELECT r.action FROM event r "
         "WHERE r.case_id = e.case_id "
         "AND r.action IN ('rate','rate_unsatisfied') AND r.seq < e.seq "
-        "ORDER BY r.seq DESC LIMIT 1) AS lr FROM event e JOIN \"case\" c ON c.id = e.case_id "
+        "ORDER BY r.seq DESC LIMIT 1), 'rate') = 'rate' THEN 1 ELSE 0 END AS good "
+        "FROM event e JOIN \"case\" c ON c.id = e.case_id "
         f"WHERE e.action = 'close' AND e.at >= :t0 AND e.at < :t1 AND {scope} "
         "AND NOT EXISTS (SELECT 1 FROM event x "
         "WHERE x.case_id = e.case_id AND x.action = 'close' AND x.at >= :t0 AND x.at < :t1 "
@@ -592,20 +600,23 @@ async def _time_histograms(db: _Db, w: _Window) -> dict[int, tuple[Histogram, Hi
     whose first such event falls in the month (histograms add up over units)."""
     p = w.params()
     out: dict[int, tuple[Histogram, Histogram]] = {u: ({}, {}) for u in db.units}
-    for i, actions in enumerate((RESPONSE_SQL, "('reply')")):
-        # The case's first such event falls in the month.
-        rows = await db.rows(
-            "SELECT c.unit_id AS unit, "  # noqa: S608
-            f"{db.days(db.local_date('e.at'), 'c.received_on')} AS d, COUNT(*) AS n "
-            f"FROM event e JOIN \"case\" c ON c.id = e.case_id WHERE e.action IN {actions} "
-            f"AND e.at >= :t0 AND e.at < :t1 AND {db.in_units('c.unit_id')} "
-            "AND NOT EXISTS (SELECT 1 FROM event x WHERE "
-            f"x.case_id = e.case_id AND x.action IN {actions} AND x.seq < e.seq) GROUP BY 1, 2",
-            **p)
-        for r in rows:
-            hist = out.setdefault(_int(r["unit"]), ({}, {}))[i]
-            d = _int(r["d"])
-            hist[d] = hist.get(d, 0) + _int(r["n"])
+    # One pass over the month's response and reply events (one join with the cases): kind 0 is
+    # a response (accept, reject, merge), kind 1 an answer (reply); an event counts when no
+    # earlier event of the same kind exists for its case (its first such event).
+    rows = await db.rows(
+        "SELECT c.unit_id AS unit, CASE WHEN e.action = 'reply' THEN 1 ELSE 0 END AS k, "  # noqa: S608
+        f"{db.days(db.local_date('e.at'), 'c.received_on')} AS d, COUNT(*) AS n "
+        f"FROM event e JOIN \"case\" c ON c.id = e.case_id WHERE e.action IN {TIMED_SQL} "
+        f"AND e.at >= :t0 AND e.at < :t1 AND {db.in_units('c.unit_id')} "
+        "AND NOT EXISTS (SELECT 1 FROM event x WHERE x.case_id = e.case_id "
+        f"AND x.action IN {TIMED_SQL} AND x.seq < e.seq "
+        "AND (CASE WHEN x.action = 'reply' THEN 1 ELSE 0 END) "
+        "= (CASE WHEN e.action = 'reply' THEN 1 ELSE 0 END)) GROUP BY 1, 2, 3",
+        **p)
+    for r in rows:
+        hist = out.setdefault(_int(r["unit"]), ({}, {}))[_int(r["k"])]
+        d = _int(r["d"])
+        hist[d] = hist.get(d, 0) + _int(r["n"])
     return out
 
 
