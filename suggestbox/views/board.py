@@ -238,7 +238,8 @@ async def board_item_page(request: Request) -> Response:
         raise HTTPException(404, "公示栏里没有这一条（可能已撤下）。")
     shown = await Photo.filter(case_id=case_id, published=True).values_list("id", flat=True)
     unit = await Unit.get(id=item.case.unit_id)  # type: ignore[attr-defined]
-    back = "/board" if await depot.single_workshop() else f"/w/{unit.code}/board"
+    single = (await tree_of(request).get()).single_workshop()
+    back = "/board" if single is not None else f"/w/{unit.code}/board"
     notice = SUPPORT_NOTICES.get(request.query_params.get("supported", ""))
     return render(request, "board_item.html", {"item": item, "photo_ids": shown, "back": back,
                                                "notice": notice})

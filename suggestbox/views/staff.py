@@ -230,8 +230,8 @@ async def _case_context(request: Request, case: Case, session: Any) -> dict[str,
         "desk_case": cases.is_desk_case(case),
         "today": today(request),
         "can_close_unrated": cases.can_close_unrated(case, now_utc(), s.rating_window_days),
-        "can_publish": user.role in LEADERS and cases.RULES["publish"].sources.__contains__(
-            Status(case.status)) and not cases.is_desk_case(case),
+        "can_publish": user.role in LEADERS and not cases.is_desk_case(case)
+        and Status(case.status) in cases.RULES["publish"].sources,
         "source": await Source.get_or_none(id=case.source_id),  # type: ignore[attr-defined]
         # Open cases of the same unit most like this one (merge in one step), while it is open.
         "similar": await similar.similar_cases(
