@@ -20,8 +20,19 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from . import notify, receipts, tokens
-from .models import Case, Category, Event, Photo, StaffUser, Team, Unit, UsedFormToken
+from . import notify, receipts, tokens, urgency
+from .models import (
+    Case,
+    Category,
+    EscalationLevel,
+    EscalationStep,
+    Event,
+    Photo,
+    StaffUser,
+    Team,
+    Unit,
+    UsedFormToken,
+)
 from .photos import CleanPhoto
 
 
@@ -54,6 +65,7 @@ RATINGS: dict[str, str] = {"satisfied": "满意", "basic": "基本满意", "unsa
 STAFF = frozenset({"leader", "admin"})
 ANY_STAFF = frozenset({"leader", "admin", "handler"})
 SUBMITTER = frozenset({"submitter"})
+SYSTEM = frozenset({"system"})  # the worker's escalation ladder
 ALL = frozenset(Status)
 
 
@@ -69,6 +81,8 @@ class Args:
     show_reply: bool = True
     rating_window_days: int = 7
     photo_ids: tuple[str, ...] = ()
+    level_id: int | None = None  # escalate: the ladder's level
+    due_key: str | None = None  # escalate: level, case and deadline (sent once per key)
 
 
 @dataclass
@@ -85,6 +99,7 @@ class Step:
     body: str | None  # the event's text (what the submitter sees when the rule is public)
     detail: str | None = None  # internal line for staff (assignee, deadline), never public
     changed: dict[str, object] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)  # what the notification needs
 
 
 Effect = Callable[[Step], Awaitable[None]]
@@ -200,6 +215,40 @@ async def _rate_unsatisfied(step: Step) -> None:
     step.body = f"不满意：{step.body}"
 
 
+async def _urge(step: Step) -> None:
+    """催一下: once the case is past its deadline, at most once per case and day."""
+    case = step.case
+    category = await Category.get(id=case.category_id).using_db(step.conn)  # type: ignore[attr-defined]
+    if not urgency.overdue(case, category, step.now, step.tz):
+        raise DomainError("还没有超过办理期限。超过期限仍没有答复时，可以在这里催一下。")
+    if await Event.filter(case_id=case.id, action="urge",
+                          at=day_start(step.today, step.tz)).using_db(step.conn).exists():
+        raise DomainError("今天已经催过了，明天还没有答复的话可以再催。")
+    step.changed["urges"] = case.urges + 1
+    step.body = None  # a press, no text
+
+
+async def _escalate(step: Step) -> None:
+    """One step of the escalation ladder, recorded once per level, case and deadline (a second
+    worker inserting the same key fails and its whole transaction rolls back)."""
+    level = await EscalationLevel.filter(id=step.args.level_id or 0).using_db(step.conn).first()
+    if level is None or not step.args.due_key:
+        raise DomainError("没有这一级升级规则。")
+    await EscalationStep.create(id=step.args.due_key[:160], case_id=step.case.id,
+                                using_db=step.conn)
+    category = await Category.get(id=step.case.category_id).using_db(step.conn)  # type: ignore[attr-defined]
+    due = urgency.due_at(step.case, category, step.tz)
+    if due is None or step.now < due + timedelta(hours=level.after_hours):
+        raise DomainError("这件事还没有到这一级升级的时间。")
+    urgent = urgency.limit_hours(step.case, category) is not None
+    step.extra.update(
+        target=level.target, late=urgency.late_text(step.case, category, due, step.now),
+        deadline=due.astimezone(step.tz).strftime("%Y-%m-%d %H:%M") if urgent
+        else (due.astimezone(step.tz).date() - timedelta(days=1)).isoformat())
+    step.body = f"超期升级：{LADDER_TARGETS.get(level.target, level.target)}" + (
+        f"（期限后 {level.after_hours} 小时）" if level.after_hours else "（到期时）")
+
+
 async def _merge(step: Step) -> None:
     main = await _merge_target(step.case, step.args.merge_into)
     step.changed["merged_into_id"] = main.id
@@ -266,6 +315,15 @@ RULES: dict[str, Rule] = {
                                 Status.CLOSED), None, STAFF, _publish,
                     needs_body=True, text_from_summary=True),
     "unpublish": Rule("撤销公示", ALL, None, STAFF, _unpublish),
+    # 催一下 from /track once the deadline has passed; the ladder's steps, by the worker.
+    "urge": Rule("催办", _s(*OPEN_STATUSES), None, SUBMITTER, _urge, public=True),
+    "escalate": Rule("超期升级", _s(*OPEN_STATUSES), None, SYSTEM, _escalate),
+}
+# Who hears of a ladder step (EscalationLevel.target).
+LADDER_TARGETS: dict[str, str] = {
+    "assignee": "通知承办人",
+    "unit": "通知本单位领导群",
+    "depot": "通知段领导群",
 }
 
 # Actions a staff member picks on the case page, in display order.
@@ -349,12 +407,18 @@ async def submit_case(
     tz: ZoneInfo,
     first_use: Callable[[], Awaitable[None]] | None = None,
     photos: Sequence[CleanPhoto] = (),
+    clock_start: datetime | None = None,
+    notify_now: bool = False,
 ) -> Submitted:
     """Create a case and its first event; a replayed form token returns the original receipt.
 
     ``first_use`` runs when this form token has not been used before, before anything is
     written (the caller starts its "show the receipt again" window there, so that a concurrent
     double POST of the same form already finds the window open).
+
+    ``clock_start`` (``urgency.clock_start``) is kept only for an urgent category: its limits
+    count in hours from there. ``notify_now``: the worker asked for an immediate notification
+    (urgent categories only); it is not stored, only the message's kind says it.
     """
     used_key = tokens.used_id(secret_key, nonce)
     previous = await UsedFormToken.get_or_none(id=used_key)
@@ -389,13 +453,16 @@ async def submit_case(
                 workshop=workshop,
                 status=Status.NEW,
                 received_on=today,
+                clock_at=clock_start if category.urgent else None,
             )
             event = await Event.create(
                 id=uuid.uuid4(), case=case, seq=1, action="submit", to_status=Status.NEW,
                 by_submitter=True, public=True, at=day_start(today, tz),
             )
             await attach_photos(case.id, event.id, photos)
-            await notify.enqueue_for_event(case, "submit", None, conn=conn, today=today, tz=tz)
+            await notify.enqueue_for_event(
+                case, "submit", None, conn=conn, today=today, tz=tz,
+                extra={"now": notify_now and category.urgent})
     except IntegrityError:
         # A concurrent duplicate POST of the same form won the race: show its receipt.
         previous = await UsedFormToken.get_or_none(id=used_key)
@@ -428,8 +495,10 @@ async def submitter_act(
     Returns False when this form was already used (a replayed or doubled POST); raises
     DomainError when the request is refused. The token row and the event share a transaction.
     """
-    if action not in ("followup", "rate"):
+    if action not in ("followup", "rate", "urge"):
         raise DomainError("未知的操作。")
+    if action == "urge":
+        body = ""
     if action == "followup" and photos and not body.strip():
         body = "（补充照片）"
     if action == "followup" or body.strip():
@@ -480,7 +549,9 @@ def may_see(user: StaffUser, case: Case) -> bool:
     return not is_desk_case(case)
 
 
-def role_of(actor: StaffUser | None) -> str:
+def role_of(actor: StaffUser | None, system: bool = False) -> str:
+    if system:
+        return "system"
     return actor.role if actor is not None else "submitter"
 
 
@@ -489,8 +560,9 @@ def allowed_actions(case: Case, actor: StaffUser) -> list[str]:
     return [a for a in STAFF_ACTIONS if _permission_error(RULES[a], case, actor) is None]
 
 
-def _permission_error(rule: Rule, case: Case, actor: StaffUser | None) -> str | None:
-    role = role_of(actor)
+def _permission_error(rule: Rule, case: Case, actor: StaffUser | None,
+                      system: bool = False) -> str | None:
+    role = role_of(actor, system)
     if role not in rule.roles:
         return f"您没有权限执行“{rule.label}”。"
     if actor is not None and not may_see(actor, case):
@@ -518,6 +590,9 @@ async def apply(
     show_reply: bool = True,
     rating_window_days: int = 7,
     photo_ids: tuple[str, ...] = (),
+    level_id: int | None = None,
+    due_key: str | None = None,
+    system: bool = False,
 ) -> Event:
     """Apply one action to a case and append its event, atomically; raise DomainError if refused.
 
@@ -530,7 +605,8 @@ async def apply(
         raise DomainError("未知的操作。")
     args = Args(assignee_id=assignee_id, deadline=deadline, merge_into=merge_into,
                 rating=rating, summary=summary, show_reply=show_reply,
-                rating_window_days=rating_window_days, photo_ids=photo_ids)
+                rating_window_days=rating_window_days, photo_ids=photo_ids,
+                level_id=level_id, due_key=due_key)
     if rule.text_from_summary:
         # The public summary is the event's text (the board never shows the original).
         body = clean_text(summary, minimum=1, maximum=4000, label="公示摘要") \
@@ -542,7 +618,7 @@ async def apply(
         case = await Case.filter(id=case_id).select_for_update().using_db(conn).first()
         if case is None:
             raise DomainError("找不到这件事。")
-        problem = _permission_error(rule, case, actor)
+        problem = _permission_error(rule, case, actor, system)
         if problem:
             raise DomainError(problem)
         step = Step(case=case, actor=actor, conn=conn, now=now, today=local_today(tz, now),
@@ -559,10 +635,11 @@ async def apply(
             case, action, actor, conn=conn,
             from_status=case.status if rule.target is not None else None, to_status=rule.target,
             body=step.body, detail=step.detail, public=rule.public,
-            at=day_start(step.today, tz) if actor is None else now,
+            at=day_start(step.today, tz) if actor is None and not system else now,
+            by_submitter=actor is None and not system,
         )
         await notify.enqueue_for_event(case, action, actor, conn=conn, today=step.today, tz=tz,
-                                       changes=step.changed)
+                                       changes=step.changed, extra=step.extra)
     return event
 
 
@@ -596,7 +673,7 @@ async def _cases_with_prefix(prefix: str) -> list[Case]:
 # numbers do not say which staff events of that day came before it. Everything else a submitter
 # does (submit, rate, 不满意) has its place fixed by the state machine anyway (a rating follows
 # the answer), so it keeps the ordinary numbering.
-UNORDERED = frozenset({"followup"})
+UNORDERED = frozenset({"followup", "urge"})
 _UNORDERED_BASE = -(2**30)
 
 
@@ -608,9 +685,11 @@ async def _append(
     case: Case, action: str, actor: StaffUser | None, *, conn: BaseDBAsyncClient,
     from_status: str | None,
     to_status: str | None, body: str | None, public: bool, at: datetime,
-    detail: str | None = None,
+    detail: str | None = None, by_submitter: bool | None = None,
 ) -> Event:
-    if actor is None and action in UNORDERED:
+    if by_submitter is None:
+        by_submitter = actor is None
+    if by_submitter and action in UNORDERED:
         day = at.date()
         first = _unordered_seq(day, 1)
         taken = await Event.filter(case_id=case.id, seq__gte=first,
@@ -622,7 +701,7 @@ async def _append(
         seq = (last.seq if last else 0) + 1
     return await Event.create(
         id=uuid.uuid4(), case_id=case.id, seq=seq, action=action, from_status=from_status,
-        to_status=to_status, actor=actor, by_submitter=actor is None, body=body, detail=detail,
+        to_status=to_status, actor=actor, by_submitter=by_submitter, body=body, detail=detail,
         public=public, at=at, using_db=conn,
     )
 

@@ -45,6 +45,11 @@ class Category(Model):
     deadline_days = fields.IntField(default=7)
     sort_order = fields.IntField(default=0)
     active = fields.BooleanField(default=True)
+    # Urgent (安全隐患 by default): limits in hours, counted from the hour the leaders were told
+    # (see urgency.py); the queue puts these first. Day-based ``deadline_days`` for the rest.
+    urgent = fields.BooleanField(default=False, db_default=False)
+    respond_hours = fields.IntField(null=True)  # accept within N hours
+    answer_hours = fields.IntField(null=True)  # answer within N hours
 
     class Meta:
         table = "category"
@@ -180,6 +185,12 @@ class Case(Model):
     public_summary = fields.TextField(null=True)
     show_reply = fields.BooleanField(default=True)
     published_at = fields.DatetimeField(null=True)
+    # Urgent categories only: the hour the leaders were told of the case (a quiet-time batch
+    # boundary, or the next full hour when the worker asked for an immediate notification). The
+    # hours-based limits count from here. None for every other case (day precision only).
+    clock_at = fields.DatetimeField(null=True)
+    # 催办: presses of 催一下 on /track (at most one per case and day).
+    urges = fields.IntField(default=0, db_default=0)
 
     class Meta:
         table = "case"
@@ -417,3 +428,36 @@ class Support(Model):
     class Meta:
         table = "support"
         unique_together = (("case_id", "day"),)
+
+
+class EscalationLevel(Model):
+    # One rung of the escalation ladder: ``after_hours`` after a case's deadline has passed, its
+    # ``target`` hears of it (assignee: their own channel, else the unit's groups; unit: the
+    # unit's groups, as the first overdue message always did; depot: the depot's groups — for a
+    # desk case the desk's own). ``unit`` None: the depot's ladder, used by every unit without
+    # levels of its own.
+
+    id = fields.IntField(primary_key=True)
+    unit: fields.ForeignKeyNullableRelation[Unit] = fields.ForeignKeyField(
+        "models.Unit", related_name="escalation_levels", null=True, on_delete=fields.CASCADE
+    )
+    after_hours = fields.IntField(default=0)
+    target = fields.CharField(max_length=16)  # assignee | unit | depot
+    active = fields.BooleanField(default=True)
+
+    class Meta:
+        table = "escalation_level"
+        ordering = ["after_hours", "id"]
+
+
+class EscalationStep(Model):
+    # A ladder step taken: one row per level, case and deadline (the key), so each step is
+    # sent once even with several workers. Deleted with the case.
+
+    id = fields.CharField(max_length=160, primary_key=True)
+    case: fields.ForeignKeyRelation[Case] = fields.ForeignKeyField(
+        "models.Case", related_name="escalation_steps", on_delete=fields.CASCADE
+    )
+
+    class Meta:
+        table = "escalation_step"

@@ -45,6 +45,8 @@ CHANNEL_KINDS: dict[str, str] = {
 }
 MESSAGE_KINDS: dict[str, str] = {
     "new_case": "新案件待受理",
+    "urgent_case": "紧急新案件（提交人要求立即通知）",
+    "urged": "提交人催办",
     "assigned": "已交办",
     "due_tomorrow": "明天到期",
     "overdue": "超期（升级）",
@@ -58,7 +60,8 @@ STATUS_LABELS: dict[str, str] = {
     "failed": "发送失败", "batched": "已并入汇总",
 }
 # Caused by a submitter: their timing is what quiet-time batching hides.
-SUBMITTER_KINDS = frozenset({"new_case", "unsatisfied"})
+SUBMITTER_KINDS = frozenset({"new_case", "unsatisfied", "urged"})
+# "urgent_case" is also caused by a submitter, who chose to have it sent at once: never held.
 NEVER_HELD = frozenset({"batch", "test"})
 BRAND = "职工百宝箱"
 QUEUE_NEW = "/staff/cases?status=new"
@@ -134,6 +137,7 @@ async def _label(user_id: int | None, conn: BaseDBAsyncClient | None) -> str:
 async def enqueue_for_event(
     case: Case, action: str, actor: StaffUser | None, *, conn: BaseDBAsyncClient | None,
     today: date, tz: ZoneInfo, changes: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> int:
     """Write the outbox rows an event causes, inside the caller's transaction ``conn``.
 
@@ -141,9 +145,15 @@ async def enqueue_for_event(
     Returns the number of rows written. Never sends anything.
     """
     changes = changes or {}
+    extra = extra or {}
     category = await Category.filter(id=case.category_id).using_db(conn).first()  # type: ignore[attr-defined]
     cat = category.name if category else "未分类"
     number = case_number(case)
+    if action == "submit" and extra.get("now") and category is not None:
+        note = Note("urgent_case", "紧急：新案件待受理",
+                    [f"类别：{cat}", "提交人要求立即通知值班领导。",
+                     f"请在 {category.respond_hours or 0} 小时内受理。"], QUEUE_NEW, summary=cat)
+        return await _write(await _group_channels(case, conn), note, today=today, tz=tz, conn=conn)
     if action == "submit":
         note = Note("new_case", "新案件待受理", [f"类别：{cat}", "请到待受理队列查看并受理。"],
                     QUEUE_NEW, summary=cat)
@@ -170,12 +180,51 @@ async def enqueue_for_event(
             own = await Channel.filter(enabled=True, user_id=assignee_id).using_db(conn)
             targets.update({ch.id: ch for ch in own})
         return await _write(targets.values(), note, today=today, tz=tz, conn=conn)
+    if action == "urge":
+        assignee_id = case.assignee_id  # type: ignore[attr-defined]
+        who = await _label(assignee_id, conn) if assignee_id else "（未交办）"
+        note = Note("urged", "提交人催办：案件已超期",
+                    [f"编号：{number}", f"类别：{cat}", f"承办人：{who}",
+                     f"累计催办 {changes.get('urges', case.urges)} 次"], case_path(case),
+                    summary=f"{number}（{cat}）")
+        targets = {ch.id: ch for ch in await _group_channels(case, conn)}
+        if assignee_id is not None:
+            own = await Channel.filter(enabled=True, user_id=assignee_id).using_db(conn)
+            targets.update({ch.id: ch for ch in own})
+        return await _write(targets.values(), note, today=today, tz=tz, conn=conn)
+    if action == "escalate":
+        return await _escalation(case, cat, number, extra, conn=conn, today=today, tz=tz)
     if action == "return":
         note = Note("returned", "案件被退回，待重新交办",
                     [f"编号：{number}", f"类别：{cat}"], case_path(case),
                     summary=f"{number}（{cat}）")
         return await _write(await _group_channels(case, conn), note, today=today, tz=tz, conn=conn)
     return 0
+
+
+async def _ladder_channels(case: Case, target: str, conn: BaseDBAsyncClient | None
+                           ) -> list[Channel]:
+    """Who hears of a ladder step: the assignee (their own channel, else the unit's groups), the
+    unit's groups, or the depot's groups (for a desk case, only ever the desk's own)."""
+    if target == "assignee":
+        return await _personal_or_group(case, case.assignee_id, conn)  # type: ignore[attr-defined]
+    if target == "depot" and case.unit_id == case.workshop_id:  # type: ignore[attr-defined]
+        return await Channel.filter(enabled=True, user_id=None, unit_id=None).using_db(conn)
+    return await _group_channels(case, conn)
+
+
+async def _escalation(case: Case, cat: str, number: str, extra: dict[str, Any], *,
+                      conn: BaseDBAsyncClient | None, today: date, tz: ZoneInfo) -> int:
+    who = await _label(case.assignee_id, conn) if case.assignee_id else "（未交办）"  # type: ignore[attr-defined]
+    title = "案件超期未受理（升级提醒）" if case.status == "new" else "案件已超期（升级提醒）"
+    lines = [f"编号：{number}", f"类别：{cat}", f"承办人：{who}"]
+    if extra.get("deadline"):
+        lines.append(f"办理期限：{extra['deadline']}")
+    lines.append(str(extra.get("late", "")))
+    note = Note("overdue", title, [line for line in lines if line], case_path(case),
+                summary=f"{number}（{cat}）")
+    channels = await _ladder_channels(case, str(extra.get("target", "unit")), conn)
+    return await _write(channels, note, today=today, tz=tz, conn=conn)
 
 
 async def enqueue_reminder(case: Case, kind: str, deadline: date, *, today: date,

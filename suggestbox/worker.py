@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
+from tortoise.exceptions import IntegrityError
 
-from . import notify, privacy
+from . import cases, notify, privacy, urgency
 from .cases import purge_used_tokens
 from .intake import purge_slips
-from .models import Case
+from .models import Case, EscalationLevel, EscalationStep
 from .settings import Settings
 
 log = logging.getLogger("suggestbox.worker")
@@ -28,17 +29,12 @@ OPEN = ("new", "accepted", "in_progress")
 
 
 def effective_deadline(case: Case) -> date | None:
-    """A case's deadline: set on acceptance from its category (or by the leader). A case still
-    waiting to be accepted is due its category's number of days after it was received."""
-    if case.deadline is not None:
-        return case.deadline
-    if case.status == "new":
-        return case.received_on + timedelta(days=case.category.deadline_days)
-    return None
+    """A day-based case's deadline (``case.category`` fetched); see urgency.effective_deadline."""
+    return urgency.effective_deadline(case, case.category)
 
 
 async def overdue_cases(today: date) -> list[tuple[Case, date]]:
-    """Open cases past their deadline (with ``category`` and ``assignee`` fetched)."""
+    """Open cases past their deadline day (with ``category`` and ``assignee`` fetched)."""
     found: list[tuple[Case, date]] = []
     rows = await Case.filter(status__in=list(OPEN)).filter(
         deadline__lt=today).select_related("category", "assignee")
@@ -52,22 +48,76 @@ async def overdue_cases(today: date) -> list[tuple[Case, date]]:
 
 
 async def remind(settings: Settings, now: datetime) -> int:
-    """Queue "due tomorrow" reminders and overdue escalations, once per case and deadline.
-    Runs from the configured morning hour on (no reminders at midnight)."""
+    """Queue "due tomorrow" reminders (once per case and deadline, from the configured morning
+    hour on: no reminders at midnight) and take the escalation ladder's due steps."""
     local = now.astimezone(settings.tz)
-    if local.hour < settings.notify_hour:
-        return 0
+    morning = local.hour >= settings.notify_hour
     today = local.date()
     tz = settings.tz
     written = 0
-    tomorrow = today + timedelta(days=1)
-    for case in await Case.filter(status__in=list(WORKING), deadline=tomorrow).select_related(
-            "category", "assignee"):
-        written += await notify.enqueue_reminder(case, "due_tomorrow", tomorrow, today=today,
-                                                 tz=tz)
-    for case, deadline in await overdue_cases(today):
-        written += await notify.enqueue_reminder(case, "overdue", deadline, today=today, tz=tz)
-    return written
+    if morning:
+        tomorrow = today + timedelta(days=1)
+        for case in await Case.filter(status__in=list(WORKING), deadline=tomorrow).select_related(
+                "category", "assignee"):
+            written += await notify.enqueue_reminder(case, "due_tomorrow", tomorrow, today=today,
+                                                     tz=tz)
+    return written + await escalate(settings, now, days=morning)
+
+
+async def ladder_for(unit_id: int | None, cache: dict[int | None, list[EscalationLevel]]
+                     ) -> list[EscalationLevel]:
+    """A unit's ladder: its own active levels, or else the depot's."""
+    if unit_id not in cache:
+        own = await EscalationLevel.filter(unit_id=unit_id, active=True) if unit_id else []
+        cache[unit_id] = own or await EscalationLevel.filter(unit_id=None, active=True)
+    return cache[unit_id]
+
+
+async def _past_due(settings: Settings, now: datetime, days: bool) -> list[tuple[Case, datetime]]:
+    """Open cases whose deadline has passed: urgent ones by the hour at any time, the rest by the
+    day and only from the morning hour on (``days``)."""
+    tz = settings.tz
+    found: list[tuple[Case, datetime]] = []
+    if days:
+        for case, _ in await overdue_cases(now.astimezone(tz).date()):
+            if not urgency.is_urgent(case, case.category):
+                due = urgency.due_at(case, case.category, tz)
+                if due is not None:
+                    found.append((case, due))
+    for case in await Case.filter(status__in=list(OPEN), clock_at__not_isnull=True
+                                  ).select_related("category"):
+        due = urgency.due_at(case, case.category, tz)
+        if urgency.is_urgent(case, case.category) and due is not None and now >= due:
+            found.append((case, due))
+    return found
+
+
+async def escalate(settings: Settings, now: datetime, *, days: bool = True) -> int:
+    """Take every ladder step that is due: each level once per case and deadline, in the
+    ladder's order. Each step is an event on the case (``cases.RULES["escalate"]``) and messages
+    to its level's target; its key makes a second worker's attempt fail harmlessly."""
+    cache: dict[int | None, list[EscalationLevel]] = {}
+    wanted: list[tuple[Case, EscalationLevel, str]] = []
+    for case, due in await _past_due(settings, now, days):
+        for level in await ladder_for(case.unit_id, cache):  # type: ignore[attr-defined]
+            if now >= due + timedelta(hours=level.after_hours):
+                key = f"{level.id}:{case.id.hex}:{due.astimezone(UTC).isoformat()}"
+                wanted.append((case, level, key))
+    if not wanted:
+        return 0
+    done = set(await EscalationStep.filter(id__in=[k for _, _, k in wanted]).values_list(
+        "id", flat=True))
+    taken = 0
+    for case, level, key in wanted:
+        if key in done:
+            continue
+        try:
+            await cases.apply(case.id, "escalate", None, system=True, now=now, tz=settings.tz,
+                              level_id=level.id, due_key=key)
+        except (IntegrityError, cases.DomainError):
+            continue  # another worker took it first, or the case moved on meanwhile
+        taken += 1
+    return taken
 
 
 @dataclass

@@ -7,14 +7,15 @@ writes nothing.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from suggestbox import cases
 from suggestbox.cases import RULES, DomainError, Status
-from suggestbox.models import Case, Event, StaffUser
+from suggestbox.models import Case, EscalationLevel, Event, StaffUser
 from tests.conftest import add_user, seed_case
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -23,8 +24,17 @@ ACTIONS = [a for a in RULES if a not in ("submit", "unpublish")]
 
 
 async def _apply(case_id, action, actor, **kw):
+    if action == "escalate":  # the worker's ladder: a level of the depot's, a fresh key
+        level = await EscalationLevel.get(unit_id=None, after_hours=0)
+        kw = {"level_id": level.id, "due_key": f"t:{uuid.uuid4().hex}", "system": actor is None}
     return await cases.apply(case_id, action, actor, now=datetime.now(UTC), tz=TZ,
                              rating_window_days=0, **kw)
+
+
+async def _prepare(action: str, case: Case) -> None:
+    """催办 and the ladder need a case past its deadline."""
+    if action in ("urge", "escalate"):
+        await Case.filter(id=case.id).update(deadline=date(2001, 1, 1))
 
 
 async def _case_in(state: Status, leader: StaffUser, handler: StaffUser, main: Case) -> Case:
@@ -50,7 +60,7 @@ async def _case_in(state: Status, leader: StaffUser, handler: StaffUser, main: C
 
 def _actor(action: str, leader: StaffUser, handler: StaffUser) -> StaffUser | None:
     roles = RULES[action].roles
-    if "submitter" in roles:
+    if "submitter" in roles or "system" in roles:
         return None
     return handler if "leader" not in roles else leader
 
@@ -79,6 +89,7 @@ async def test_every_action_from_every_state(app):
         rule = RULES[action]
         for state in Status:
             case = await _case_in(state, leader, handler, main)
+            await _prepare(action, case)
             before = await Event.filter(case_id=case.id).count()
             actor = _actor(action, leader, handler)
             kwargs = _args(action, handler, other, main)
@@ -89,7 +100,7 @@ async def test_every_action_from_every_state(app):
                 assert await Event.filter(case_id=case.id).count() == before + 1, (action, state)
                 last = await Event.get(id=event.id)
                 assert last.action == action
-                assert last.by_submitter == (actor is None)
+                assert last.by_submitter == (actor is None and action != "escalate")
             else:
                 with pytest.raises(DomainError) as refused:
                     await _apply(case.id, action, actor, **kwargs)
@@ -117,6 +128,7 @@ async def test_wrong_role_is_refused_and_writes_nothing(app):
         ("followup", leader, Status.NEW), ("rate", leader, Status.ANSWERED),
         ("rate_unsatisfied", leader, Status.ANSWERED), ("return", leader, Status.ACCEPTED),
         ("publish", handler, Status.ANSWERED), ("unpublish", handler, Status.ANSWERED),
+        ("urge", leader, Status.ACCEPTED), ("escalate", leader, Status.NEW),
     ]
     for action, actor, state in attempts:
         case = await _case_in(state, leader, handler, main)
@@ -128,3 +140,8 @@ async def test_wrong_role_is_refused_and_writes_nothing(app):
         await case.refresh_from_db()
         assert case.status == state
         assert await Event.filter(case_id=case.id).count() == before
+    # A submitter (no account, not the worker's ladder) cannot take a ladder step either.
+    case = await _case_in(Status.NEW, leader, handler, main)
+    with pytest.raises(DomainError, match="没有权限"):
+        await cases.apply(case.id, "escalate", None, now=datetime.now(UTC), tz=TZ,
+                          level_id=1, due_key="x")
