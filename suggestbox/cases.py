@@ -11,7 +11,7 @@ import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -221,8 +221,9 @@ async def _urge(step: Step) -> None:
     category = await Category.get(id=case.category_id).using_db(step.conn)  # type: ignore[attr-defined]
     if not urgency.overdue(case, category, step.now, step.tz):
         raise DomainError("还没有超过办理期限。超过期限仍没有答复时，可以在这里催一下。")
-    if await Event.filter(case_id=case.id, action="urge",
-                          at=day_start(step.today, step.tz)).using_db(step.conn).exists():
+    start = day_start(step.today, step.tz).astimezone(UTC)  # SQLite compares the text
+    if await Event.filter(case_id=case.id, action="urge", at__gte=start,
+                          at__lt=start + timedelta(days=1)).using_db(step.conn).exists():
         raise DomainError("今天已经催过了，明天还没有答复的话可以再催。")
     step.changed["urges"] = case.urges + 1
     step.body = None  # a press, no text
@@ -240,10 +241,12 @@ async def _escalate(step: Step) -> None:
     due = urgency.due_at(step.case, category, step.tz)
     if due is None or step.now < due + timedelta(hours=level.after_hours):
         raise DomainError("这件事还没有到这一级升级的时间。")
-    urgent = urgency.limit_hours(step.case, category) is not None
+    hours = urgency.limit_hours(step.case, category)
+    # Never a time of day in a message (DESIGN.md §1.7): an urgent case's limit in hours.
     step.extra.update(
         target=level.target, late=urgency.late_text(step.case, category, due, step.now),
-        deadline=due.astimezone(step.tz).strftime("%Y-%m-%d %H:%M") if urgent
+        deadline=f"{hours} 小时内{'受理' if step.case.status == 'new' else '答复'}"
+        if hours is not None
         else (due.astimezone(step.tz).date() - timedelta(days=1)).isoformat())
     step.body = f"超期升级：{LADDER_TARGETS.get(level.target, level.target)}" + (
         f"（期限后 {level.after_hours} 小时）" if level.after_hours else "（到期时）")

@@ -68,6 +68,8 @@ TOTAL_LABELS: dict[str, str] = {
     "reopened": "不满意重办",
     "merged": "合并为重复",
     "supports": "我也遇到",
+    "urges": "催办",
+    "urged_cases": "被催办的案件",
 }
 TOTAL_DEFINITIONS: dict[str, str] = {
     "received": "收到日期在本月的案件数。",
@@ -81,6 +83,8 @@ TOTAL_DEFINITIONS: dict[str, str] = {
     "merged": "本月被合并为重复件的案件数。",
     "supports": "本月公示栏上“我也遇到”被按下的次数"
                 "（每个浏览器每条只计一次；按天记录，不记录是谁）。",
+    "urges": "本月提交人在查进度页按“催一下”的次数（超过办理期限后才能按，每件每天最多一次）。",
+    "urged_cases": "本月至少被催办一次的案件数。",
 }
 RATE_LABELS: dict[str, str] = {
     "response": "响应率",
@@ -466,7 +470,7 @@ async def _figures_by_unit(db: _Db, month: Month, limit_days: int) -> dict[int, 
         "c.team_id AS team, COUNT(DISTINCT e.case_id) AS cases, COUNT(*) AS n "
         "FROM event e JOIN \"case\" c ON c.id = e.case_id WHERE e.at >= :t0 AND e.at < :t1 "
         f"AND {scope} "
-        "AND e.action IN ('accept','reject','reply','close','rate_unsatisfied','merge') "
+        "AND e.action IN ('accept','reject','reply','close','rate_unsatisfied','merge','urge') "
         "GROUP BY 1, 2, 3, 4", **p)
     acted: dict[int, dict[str, list[int]]] = {}
     for r in cells:
@@ -565,6 +569,8 @@ async def _figures_by_unit(db: _Db, month: Month, limit_days: int) -> dict[int, 
             "reopened": a.get("rate_unsatisfied", [0, 0])[1],
             "merged": a.get("merge", [0, 0])[0],
             "supports": supported.get(unit, 0),
+            "urges": a.get("urge", [0, 0])[1],
+            "urged_cases": a.get("urge", [0, 0])[0],
         }
         rates = {
             "response": Rate(_int(g.get("responded")), received),

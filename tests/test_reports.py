@@ -115,6 +115,7 @@ async def build_world() -> World:
 
     await w.new("C2", D(2026, 3, 1), cat=1, team="a")
     await w.staff("C2", "accept", local(2026, 3, 4), deadline=D(2026, 3, 8))
+    await w.submitter("C2", "urge", D(2026, 3, 9))
     await w.staff("C2", "reply", local(2026, 3, 12), body="C2 第一次答复。")
     await w.submitter("C2", "rate", D(2026, 3, 13), rating="unsatisfied", body="还是不行。")
     await w.staff("C2", "reply", local(2026, 3, 14), body="C2 第二次答复。")
@@ -155,23 +156,34 @@ async def build_world() -> World:
     await w.new("C11", D(2026, 3, 6), cat=2, team="b")
     await w.staff("C11", "accept", local(2026, 3, 6), deadline=D(2026, 3, 31))
     await w.staff("C11", "start", local(2026, 3, 7))
+    await w.submitter("C11", "urge", D(2026, 4, 1))
     await w.staff("C11", "reply", local(2026, 4, 2), body="C11 四月的答复。")
     await w.staff("C11", "close", local(2026, 4, 10))
 
     await w.new("C13", D(2026, 3, 18), cat=2, team="d")
     await w.new("C14", D(2026, 3, 19), cat=2, team="d")
+
+    # 催办: C2 (due 8 March, answered the 12th) once on the 9th; C4 (due 20 March, still open)
+    # on the 21st and 22nd, and a second press on the 22nd is refused. C11 (due 31 March) is
+    # pressed on 1 April: April's. C9 (due 1 April) cannot be pressed on 30 March.
+    await w.submitter("C4", "urge", D(2026, 3, 21))
+    await w.submitter("C4", "urge", D(2026, 3, 22))
+    with pytest.raises(cases.DomainError, match="今天已经催过了"):
+        await w.submitter("C4", "urge", D(2026, 3, 22))
+    with pytest.raises(cases.DomainError, match="还没有超过办理期限"):
+        await w.submitter("C9", "urge", D(2026, 3, 30))
     return w
 
 
 MARCH_TOTALS = {
     "received": 12, "accepted": 7, "rejected": 1, "answered": 6, "closed": 4,
     "open_at_end": 6, "overdue_at_end": 2, "reopened": 1, "merged": 1,
-    "supports": 0,
+    "supports": 0, "urges": 3, "urged_cases": 2,
 }
 FEB_TOTALS = {
     "received": 3, "accepted": 2, "rejected": 0, "answered": 2, "closed": 1,
     "open_at_end": 2, "overdue_at_end": 0, "reopened": 1, "merged": 0,
-    "supports": 0,
+    "supports": 0, "urges": 0, "urged_cases": 0,
 }
 NOW = datetime(2026, 5, 3, 4, 0, tzinfo=UTC)
 
@@ -311,7 +323,7 @@ async def test_page_csv_and_access(app, tmp_path):
         labels = {"received": "收到", "accepted": "受理", "rejected": "不予受理",
                   "answered": "答复", "closed": "办结", "open_at_end": "月末未办结",
                   "overdue_at_end": "月末超期", "reopened": "不满意重办", "merged": "合并为重复",
-                  "supports": "我也遇到"}
+                  "supports": "我也遇到", "urges": "催办", "urged_cases": "被催办的案件"}
         for name, label in labels.items():
             row = by_label[("总量", "2026-03", label, "件数")]
             assert int(row[4]) == int(figure(html, f"total.{name}"))  # a number, not "收到 2"

@@ -16,11 +16,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from tortoise.exceptions import IntegrityError
 
-from .. import auth, depot
+from .. import auth, cases, depot
 from ..cases import DomainError
-from ..models import Category, Source, StaffSession, StaffUser, Team, Unit
+from ..models import Category, EscalationLevel, Source, StaffSession, StaffUser, Team, Unit
 from ..templating import render
-from .common import field, parse_id, require_staff, staff_form, tree_of
+from .common import field, parse_id, require_staff, settings_of, staff_form, tree_of
 
 TEAM_CODE = depot.TEAM_CODE
 
@@ -40,6 +40,8 @@ NOTICES: dict[str, tuple[str, str]] = {
     "source_added": ("sources", "已添加来源。"),
     "source_saved": ("sources", "已保存来源。"),
     "unit_saved": ("units", "已保存。"),
+    "level_added": ("ladder", "已添加升级规则。"),
+    "level_saved": ("ladder", "已保存升级规则。"),
 }
 
 
@@ -73,6 +75,47 @@ async def _unit_field(form: Any, session: StaffSession, name: str, *, allow_none
     return unit
 
 
+async def _urgency_fields(form: Any) -> dict[str, Any]:
+    """紧急（按小时）: both limits in hours, the answer's no shorter than the acceptance's."""
+    if field(form, "urgent") != "1":
+        return {"urgent": False}
+    respond = await _int_field(form, "respond_hours", "受理时限（小时）", 1, 720)
+    answer = await _int_field(form, "answer_hours", "答复时限（小时）", 1, 2160)
+    if answer < respond:
+        raise DomainError("答复时限不能短于受理时限。", field="answer_hours")
+    return {"urgent": True, "respond_hours": respond, "answer_hours": answer}
+
+
+async def ladder(request: Request) -> Response:
+    """The escalation ladder of the admin's unit (a workshop admin) or of the depot; a depot
+    admin edits a workshop's own with ``w``. A unit without levels of its own uses the depot's."""
+    session, form = await staff_form(request, "admin")
+    level_id = field(form, "id")
+    target = f"level-{level_id}" if level_id else "level-add"
+    try:
+        after = await _int_field(form, "after_hours", "期限后小时数", 0, 24 * 60)
+        who = field(form, "target")
+        if who not in cases.LADDER_TARGETS:
+            raise DomainError("请选择通知谁。", field="target")
+        if level_id:
+            level = await EscalationLevel.get_or_none(id=parse_id(level_id) or 0)
+            if level is None or not _ladder_in_reach(session, level.unit_id):  # type: ignore[attr-defined]
+                raise HTTPException(404)
+            await EscalationLevel.filter(id=level.id).update(
+                after_hours=after, target=who, active=field(form, "active") == "1")
+        else:
+            unit = await _unit_field(form, session, "unit", allow_none=True)
+            await EscalationLevel.create(unit=unit, after_hours=after, target=who, active=True)
+    except (DomainError, ValueError) as e:
+        return await _refused(request, session, form, target, *_why(e))
+    return _done("level_saved" if level_id else "level_added")
+
+
+def _ladder_in_reach(session: StaffSession, unit_id: int | None) -> bool:
+    home = home_of(session)
+    return home is None or unit_id == home
+
+
 async def _page(request: Request, extra: dict[str, Any] | None = None, status: int = 200,
                 session: Any = None) -> Response:
     session = session or await require_staff(request, "admin")
@@ -98,6 +141,14 @@ async def _page(request: Request, extra: dict[str, Any] | None = None, status: i
         "kinds": depot.KINDS,
         "defaults": await Category.filter(workshop_id=None) if home is not None else [],
         "sources": await Source.all() if home is None else [],
+        # The ladder shown: the shown unit's own levels, else the depot's (which it then uses).
+        "ladder": await EscalationLevel.filter(unit_id=shown) if shown is not None
+        else await EscalationLevel.filter(unit_id=None),
+        "depot_ladder": await EscalationLevel.filter(unit_id=None, active=True)
+        if shown is not None else [],
+        "ladder_unit": shown,
+        "ladder_targets": cases.LADDER_TARGETS,
+        "notify_hour": settings_of(request).notify_hour,
         "form": {}, "error_for": "", "error_field": "", "notice": None,
     }
     context.update(extra or {})
@@ -228,6 +279,7 @@ async def categories(request: Request) -> Response:
         days = await _int_field(form, "deadline_days", "办理期限天数", 1, 365)
         order = await _int_field(form, "sort_order", "排序", -999, 999)
         active = field(form, "active") == "1"
+        hours = await _urgency_fields(form)
         if category_id:
             category = await Category.get_or_none(id=parse_id(category_id) or 0)
             # A workshop admin edits the workshop's own categories, not the depot defaults.
@@ -235,12 +287,12 @@ async def categories(request: Request) -> Response:
             if category is None or (home_of(session) is not None and owner != home_of(session)):
                 raise HTTPException(404)
             await Category.filter(id=category.id).update(
-                name=name, deadline_days=days, sort_order=order, active=active)
+                name=name, deadline_days=days, sort_order=order, active=active, **hours)
         else:
             workshop = await _unit_field(form, session, "workshop", allow_none=True,
                                          kind=depot.WORKSHOP)
             await Category.create(name=name, deadline_days=days, sort_order=order, active=True,
-                                  workshop=workshop)
+                                  workshop=workshop, **hours)
     except IntegrityError:
         return await _refused(request, session, form, target, "这个类别名称已经存在。", "name")
     except (DomainError, ValueError) as e:
@@ -306,4 +358,5 @@ routes = [
     Route("/admin/users", users, methods=["POST"]),
     Route("/admin/teams", teams, methods=["POST"]),
     Route("/admin/categories", categories, methods=["POST"]),
+    Route("/admin/ladder", ladder, methods=["POST"]),
 ]

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import cases, depot, org, photos, receipts, similar, tokens
+from .. import cases, depot, notify, org, photos, receipts, similar, tokens, urgency
 from ..cases import DomainError, Status
 from ..models import Case, Photo, Team, Unit, UsedFormToken
 from ..settings import Settings
@@ -44,8 +44,15 @@ RECEIPT_COOKIE = "sb_receipt"
 async def _submit_context(request: Request, workshop: Unit, team: Team | None
                           ) -> dict[str, object]:
     s = settings_of(request)
+    categories = await depot.offered_categories(workshop)
     return {
-        "categories": await depot.offered_categories(workshop),
+        "categories": categories,
+        # 立即通知值班领导 is offered for urgent categories (安全隐患) only.
+        "urgent": [c for c in categories if c.urgent],
+        # Whether new cases wait for a quiet-time batch (else the opt-in would change nothing).
+        "batched": "new_case" in notify.held_kinds(s),
+        "quiet_hours": s.notify_quiet_hours, "digest_hour": s.notify_hour if s.notify_digest
+        else None,
         "workshop": workshop,
         # The form posts back to where it was shown: ``/`` (one workshop) or ``/w/<code>/``.
         "box_path": request.url.path,
@@ -232,6 +239,7 @@ async def submit(request: Request) -> Response:
         errors["photos"] = photo_error
     if nonce is None:
         errors["form"] = "表单已过期，请检查内容后再提交一次。"
+    notify_now = field(form, "notify_now") == "1"
     if not errors and nonce is not None:
         window = _window_key(s.secret_key, nonce)
         try:
@@ -240,6 +248,8 @@ async def submit(request: Request) -> Response:
                 team=recorded_team, body=body, today=today(request), tz=s.tz,
                 workshop=workshop, desk=desk,
                 first_use=lambda: _open_window(throttle, window), photos=cleaned,
+                clock_start=urgency.clock_start(s, now_utc(), immediate=notify_now),
+                notify_now=notify_now,
             )
         except DomainError as e:
             errors[e.field or "form"] = e.message
@@ -253,18 +263,23 @@ async def submit(request: Request) -> Response:
     context = await _submit_context(request, workshop, team)
     context.update(errors=errors, form={"body": field(form, "body")[: s.text_max * 2],
                                         "category": field(form, "category"),
-                                        "team_choice": team_choice, "to": to})
+                                        "team_choice": team_choice, "to": to,
+                                        "notify_now": notify_now})
     return render(request, "submit.html", context, status_code=422)
 
 
 async def _receipt_context(receipt: str | None, *, already: bool = False,
                            secret_key: str = "") -> dict[str, object]:
     desk = None
+    urgent = None
     if receipt is not None:
         case = await cases.find_by_receipt(secret_key, receipt)
         if case is not None and cases.is_desk_case(case):
             desk = case.unit
+        if case is not None and case.category.urgent:
+            urgent = case.category
     return {"receipt": receipt, "already": already, "org": await org.get_org(), "desk": desk,
+            "urgent": urgent,
             "show_again_minutes": receipts.SHOW_AGAIN_SECONDS // 60}
 
 
@@ -328,6 +343,10 @@ async def _track_context(request: Request, case: Case, receipt: str) -> dict[str
         "can_rate": shown is case and case.status == Status.ANSWERED
         and case.rating not in ("satisfied", "basic"),
         "can_followup": case.status != Status.MERGED,
+        # 催一下: an open case past its deadline (hours for urgent categories, else days).
+        "can_urge": shown is case and urgency.overdue(case, case.category, now_utc(), tz),
+        "urged_today": shown is case and any(
+            e.action == "urge" and e.at.astimezone(tz).date() == today(request) for e in events),
     }
 
 
@@ -390,7 +409,7 @@ async def track_action(request: Request) -> Response:
     found = await _lookup(request, receipt)
     if isinstance(found, Response):
         return found
-    if action not in ("followup", "rate"):
+    if action not in ("followup", "rate", "urge"):
         raise HTTPException(404)
     if not await followup_allowed(request):
         return render(request, "error.html",
@@ -418,7 +437,9 @@ async def track_action(request: Request) -> Response:
         except DomainError as e:
             errors[e.field or "form"] = e.message
         await found.refresh_from_db()
-    if done and action == "followup":
+    if done and action == "urge":
+        notice = "已催办：承办人和负责的领导会收到提醒。明天还没有答复的话，可以再催一次。"
+    elif done and action == "followup":
         notice = "已补充，谢谢。"
     elif done and found.rating == "unsatisfied":
         notice = ("已收到您的评价：不满意。这件事已退回重新办理，"

@@ -13,7 +13,7 @@ from starlette.routing import Route
 from tortoise.expressions import Q
 from tortoise.functions import Count
 
-from .. import auth, cases, depot, similar, tokens
+from .. import auth, cases, depot, similar, tokens, urgency
 from ..cases import OPEN_STATUSES, RULES, STATUS_LABELS, DomainError, Status
 from ..models import Case, Category, Photo, Source, StaffUser, Team, Unit
 from ..templating import render
@@ -128,6 +128,7 @@ async def queue(request: Request) -> Response:
     qs = Case.filter(unit_id__in=units)
     if user.role == "handler":
         qs = qs.filter(assignee_id=user.id)
+    base_qs = qs
     filters: dict[str, Any] = {
         "status": p.get("status", ""),
         "category": parse_id(p.get("category")),
@@ -155,6 +156,9 @@ async def queue(request: Request) -> Response:
     elif filters["status"] == "open":
         qs = qs.filter(status__in=list(OPEN_STATUSES))
     rows, next_after, next_page = await _page_of(qs, filters["sort"], p, s.page_size)
+    urgent = await _urgent_first(base_qs, filters["status"])
+    now = now_utc()
+    hours = {c.id: urgency.hours_left(c, c.category, now) for c in [*urgent, *rows]}
     query = {k: ("1" if v is True else v) for k, v in filters.items() if v}
     if shown_unit is not None:
         query["w"] = shown_unit.code
@@ -168,7 +172,25 @@ async def queue(request: Request) -> Response:
         "teams": await Team.filter(workshop_id__in=units),
         "handlers": await StaffUser.filter(active=True, unit_id__in=units),
         "open_statuses": OPEN_STATUSES,
+        "urgent": urgent, "hours": hours,
     })
+
+
+URGENT_SHOWN = 50
+
+
+async def _urgent_first(qs: Any, status: str) -> list[Case]:
+    """Open cases of urgent categories (安全隐患), shown above the list with the hours left:
+    the ones due soonest first. Not on lists of closed, rejected or merged cases."""
+    if status not in ("", "open", *OPEN_STATUSES):
+        return []
+    if status in OPEN_STATUSES:
+        qs = qs.filter(status=status)
+    rows = await qs.filter(status__in=list(OPEN_STATUSES), clock_at__not_isnull=True,
+                           category__urgent=True).order_by("clock_at", "id").limit(
+        URGENT_SHOWN).select_related("category", "team", "assignee")
+    now = now_utc()
+    return sorted(rows, key=lambda c: urgency.hours_left(c, c.category, now) or 0)
 
 
 async def _page_of(qs: Any, sort: str, p: Any, size: int) -> tuple[list[Case], str, int | None]:
@@ -229,6 +251,7 @@ async def _case_context(request: Request, case: Case, session: Any) -> dict[str,
             active=True, role__in=["handler", "leader", "admin"]),
         "desk_case": cases.is_desk_case(case),
         "today": today(request),
+        "hours_left": urgency.hours_left(case, case.category, now_utc()),
         "can_close_unrated": cases.can_close_unrated(case, now_utc(), s.rating_window_days),
         "can_publish": user.role in LEADERS and not cases.is_desk_case(case)
         and Status(case.status) in cases.RULES["publish"].sources,
