@@ -204,13 +204,16 @@ async def enqueue_for_event(
 
 async def _ladder_channels(case: Case, target: str, conn: BaseDBAsyncClient | None
                            ) -> list[Channel]:
-    """Who hears of a ladder step: the assignee (their own channel, else the unit's groups), the
-    unit's groups, or the depot's groups (for a desk case, only ever the desk's own)."""
+    """Who hears of a ladder step: the assignee (their own channel, else the case's groups), the
+    unit's own groups (a unit without groups of its own: every group that hears of its cases),
+    or the depot's groups (for a desk case, only ever the desk's own)."""
     if target == "assignee":
         return await _personal_or_group(case, case.assignee_id, conn)  # type: ignore[attr-defined]
     if target == "depot" and case.unit_id == case.workshop_id:  # type: ignore[attr-defined]
         return await Channel.filter(enabled=True, user_id=None, unit_id=None).using_db(conn)
-    return await _group_channels(case, conn)
+    own = await Channel.filter(enabled=True, user_id=None,
+                               unit_id=case.unit_id).using_db(conn)  # type: ignore[attr-defined]
+    return own or await _group_channels(case, conn)
 
 
 async def _escalation(case: Case, cat: str, number: str, extra: dict[str, Any], *,
