@@ -189,9 +189,9 @@ async def test_storage_order_rebuild_keeps_data_and_foreign_keys(tmp_path):
     try:
         after = conn.execute('SELECT * FROM "case"').fetchall()
         # Later migrations add columns (0011: unit_id, workshop_id → the default workshop;
-        # 0012: source_id → 扫码, supports → 0).
+        # 0012: source_id → 扫码, supports → 0; 0014: clock_at → NULL, urges → 0).
         assert [row[:len(before[0])] for row in after] == before
-        assert [row[len(before[0]):] for row in after] == [(1, 1, 1, 0)]
+        assert [row[len(before[0]):] for row in after] == [(1, 1, 1, 0, None, 0)]
         assert conn.execute("SELECT COUNT(*) FROM used_form_token").fetchone() == (1,)
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         conn.execute("PRAGMA foreign_keys = ON")
