@@ -85,7 +85,8 @@ def year_definitions(limit_days: int) -> dict[str, str]:
     out["total.overdue_at_end"] = ("最后一个统计月月末未办结、且办理期限已过的案件数"
                                    "（按案件当前的办理期限）；不是各月相加。")
     out.update({f"rate.{k}": v for k, v in rate_definitions(limit_days).items()})
-    out["year"] = ("全年数字 = 12 个月各自的月度数字相加：计数相加，比率为各月分子之和 ÷ 各月分母之和。"
+    out["year"] = ("全年数字 = 12 个月各自的月度数字相加：计数相加，"
+                   "比率为各月分子之和 ÷ 各月分母之和。"
                    "同一案件在两个月都有答复（或评价、办结）的，在两个月各计一次，与月度汇总一致；"
                    "“收到”每件只计一次。月末未办结、月末超期是时点数，取最后一个统计月的数。")
     return out

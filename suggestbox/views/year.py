@@ -30,7 +30,6 @@ from .common import require_staff, settings_of, today
 from .reports import LEADERS, Target, _named_or_depot, _target
 
 
-
 class YearConvertor(Convertor[int]):
     """Exactly four digits: ``/staff/reports/2025``. Anything else falls through to the
     monthly routes, which answer 404 (never ``int()`` of a 5,000-digit path segment)."""
