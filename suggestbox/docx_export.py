@@ -78,8 +78,16 @@ def _num(v: int | None) -> str:
     return "—" if v is None else str(v)
 
 
+NUMERALS = "一二三四五六七八九十"
+
+
 def year_docx(r: YearReport, org_name: str = "") -> bytes:
     doc = Document()
+    count = iter(NUMERALS)
+
+    def heading(title: str) -> None:
+        doc.add_heading(f"{next(count)}、{title}", level=1)
+
     section = doc.sections[0]
     section.page_width, section.page_height = Mm(210), Mm(297)
     section.left_margin = section.right_margin = Mm(20)
@@ -103,17 +111,19 @@ def year_docx(r: YearReport, org_name: str = "") -> bytes:
     if not r.complete:
         doc.add_paragraph(f"说明：{r.partial_note}")
 
-    doc.add_heading("一、概述（可直接用于年度工作总结）", level=1)
+    heading("概述（可直接用于年度工作总结）")
     doc.add_paragraph(r.opening)
+    for line in r.movable:
+        doc.add_paragraph(line, style="List Bullet")
 
-    doc.add_heading("二、全年数字", level=1)
+    heading("全年数字")
     t = r.figures.totals
     _table(doc, ["指标", "全年", "口径"],
            [[YEAR_TOTAL_LABELS[n], _num(t.get(n)), r.definitions.get(f"total.{n}", "")]
             for n in YEAR_TOTALS], key="year.totals")
     doc.add_paragraph(r.definitions["year"])
 
-    doc.add_heading("三、全年比率", level=1)
+    heading("全年比率")
     _table(doc, ["比率", "全年", "分子 / 分母", "口径"],
            [[label, rate.display, f"{rate.num} / {rate.den}",
              r.definitions.get(f"rate.{name}", "")]
@@ -122,13 +132,13 @@ def year_docx(r: YearReport, org_name: str = "") -> bytes:
     doc.add_paragraph("分母为 0 时显示“—”。")
 
     if r.adoption_totals or r.adoption_rates:
-        doc.add_heading("四、建议采纳与落实", level=1)
+        heading("建议采纳与落实")
         rows = [[ADOPTION_TOTAL_LABELS[n], str(v), ""] for n, v in r.adoption_totals.items()]
         rows += [[ADOPTION_RATE_LABELS[n], rate.display, f"{rate.num} / {rate.den}"]
                  for n, rate in r.adoption_rates.items()]
         _table(doc, ["指标", "全年", "分子 / 分母"], rows, key="year.adoption")
 
-    doc.add_heading("五、逐月", level=1)
+    heading("逐月")
     rate_names = list(RATE_LABELS)
     month_rows = []
     for m in r.months:
@@ -143,19 +153,19 @@ def year_docx(r: YearReport, org_name: str = "") -> bytes:
     _table(doc, ["月份", "收到", "答复", "办结", *RATE_LABELS.values()], month_rows,
            key="year.months")
 
-    doc.add_heading("六、按类别", level=1)
+    heading("按类别")
     _table(doc, ["类别", "收到", "答复", "办结"],
            [[g.label, str(g.received), _num(g.answered), _num(g.closed)]
             for g in r.by_category], key="year.categories")
 
     if r.team_table is not None:
-        doc.add_heading("七、按班组（收到）", level=1)
+        heading("按班组（收到）")
         _table(doc, ["班组", "收到"],
                [[g.label, str(g.received)] for g in r.team_table.rows], key="year.teams")
         doc.add_paragraph(f"保护小群体：收到少于 {r.small_group_k} 件的班组并入“其他”，"
                           "与月度汇总的年度班组表相同。")
 
-    doc.add_heading("八、典型事例（公示摘要）", level=1)
+    heading("典型事例（公示摘要）")
     if r.typical:
         for c in r.typical:
             where = f"{c.unit} · " if c.unit else ""

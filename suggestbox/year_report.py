@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -78,13 +78,15 @@ ADOPTION_RATE_LABELS: dict[str, str] = {"adoption": "采纳率", "carried_out": 
 
 def year_definitions(limit_days: int) -> dict[str, str]:
     """The yearly figures' definitions: the monthly ones, summed (printed on the page)."""
-    out = {f"total.{k}": v.replace("本月", "当月") for k, v in TOTAL_DEFINITIONS.items()}
-    out["total.received"] = "收到日期在本年的案件数（每件只计一次）。"
+    out = {f"total.{k}": "各月相加；每月为" + v.replace("本月", "当月")
+           for k, v in TOTAL_DEFINITIONS.items()}
+    out["total.received"] = "收到日期在本年的案件数（每件只计一次；也等于各月相加）。"
     out["total.open_at_end"] = ("最后一个统计月月末（全年结束时即 12 月 31 日 24 时）处于待受理、"
                                 "已受理或办理中的案件数；不是各月相加。")
     out["total.overdue_at_end"] = ("最后一个统计月月末未办结、且办理期限已过的案件数"
                                    "（按案件当前的办理期限）；不是各月相加。")
-    out.update({f"rate.{k}": v for k, v in rate_definitions(limit_days).items()})
+    out.update({f"rate.{k}": "各月分子之和 ÷ 各月分母之和；每月为" + v.replace("本月", "当月")
+                for k, v in rate_definitions(limit_days).items()})
     out["year"] = ("全年数字 = 12 个月各自的月度数字相加：计数相加，"
                    "比率为各月分子之和 ÷ 各月分母之和。"
                    "同一案件在两个月都有答复（或评价、办结）的，在两个月各计一次，与月度汇总一致；"
@@ -132,6 +134,7 @@ class YearReport:
     small_group_k: int
     generated_at: datetime
     as_of: date  # the local day the figures run to (the year's last day when complete)
+    generated_on: date  # the local day of generation
     depot: bool = False
     definitions: dict[str, str] = field(default_factory=dict)
 
@@ -160,6 +163,23 @@ class YearReport:
         return "；".join(parts) + "。"
 
     @property
+    def movable(self) -> list[str]:
+        """Which figures can still change after this printing, and why (printed)."""
+        if not self.complete:
+            return ["年度尚未结束：所有数字截至生成时，以后还会变。"]
+        settled = date(self.year + 1, 1, 1) + timedelta(days=self.response_limit_days)
+        response = (f"响应率：12 月最后 {self.response_limit_days} 天收到的案件可在次年 1 月初得到"
+                    f"响应，{settled.isoformat()} 起不再变化")
+        response += "（已确定）。" if self.generated_on >= settled else "（尚未确定）。"
+        return [
+            "其余数字只由当年发生的操作（事件记录）算出，以后重印不变。",
+            response,
+            "按时答复率、年末超期：按案件当前的办理期限计算，以后转办改期限或退回的案件会使"
+            "这两个数变化（与月度汇总相同）。",
+            "典型事例按生成时的公示状态选取和显示（它不是数字）。",
+        ]
+
+    @property
     def adoption_totals(self) -> dict[str, int]:
         return {k: self.figures.totals[k] for k in ADOPTION_TOTAL_LABELS
                 if k in self.figures.totals}
@@ -173,12 +193,12 @@ class YearReport:
     def opening(self) -> str:
         """One paragraph for the party branch's yearly summary (plain text)."""
         t, r = self.figures.totals, self.figures.rates
+        where = "" if self.depot or not self.unit_label else self.unit_label
         if self.complete:
-            head = f"{self.year} 年，全年"
+            head = f"{self.year} 年，{where}全年"
         else:
-            head = f"{self.year} 年 1 月 1 日至 {self.as_of.month} 月 {self.as_of.day} 日，"
-        where = "" if self.depot or not self.unit_label else f"{self.unit_label}"
-        text = (f"{head}{where}通过“职工百宝箱”收到职工意见建议 {t['received']} 件，"
+            head = f"{self.year} 年 1 月 1 日至 {self.as_of.month} 月 {self.as_of.day} 日，{where}"
+        text = (f"{head}通过“职工百宝箱”收到职工意见建议 {t['received']} 件，"
                 f"受理 {t['accepted']} 件，答复 {t['answered']} 件，办结 {t['closed']} 件")
         sat = r["satisfaction"]
         if sat.den:
@@ -238,6 +258,7 @@ class YearReport:
             "typical_total": self.typical_total,
             "typical": [{**asdict(c), "received": str(c.received)} for c in self.typical],
             "opening": self.opening,
+            "movable": self.movable,
             "definitions": self.definitions,
             "generated_at": self.generated_at.isoformat(),
         }
@@ -314,7 +335,8 @@ async def build_year_report(
         year=year, unit_label=unit_label, months=rows, figures=figures,
         by_category=by_category, team_table=team_table, typical=typical,
         typical_total=typical_total, timezone=tz.key, response_limit_days=response_limit_days,
-        small_group_k=small_group_k, generated_at=now, as_of=as_of, depot=depot,
+        small_group_k=small_group_k, generated_at=now, as_of=as_of, generated_on=today,
+        depot=depot,
         definitions=year_definitions(response_limit_days),
     )
 

@@ -193,7 +193,8 @@ async def test_year_hand_computed(app):
     assert r.typical_total == 2
     text = json.dumps(r.as_dict(), ensure_ascii=False)
     assert SECRET_TEXT not in text and WITHDRAWN not in text and "第一次答复" not in text
-    assert r.opening.startswith("2025 年，全年")
+    assert r.opening.startswith(f"2025 年，{unit.name}全年通过“职工百宝箱”")
+    assert "响应率：" in r.movable[1] and "（已确定）" in r.movable[1]
     assert "收到职工意见建议 9 件" in r.opening and "办结 5 件" in r.opening
     assert "满意率 75.0%（4 件次评价中满意或基本满意 3 件次）" in r.opening
     # Adoption figures appear when the monthly figures carry them (issue 18 item 5).
