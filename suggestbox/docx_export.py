@@ -19,14 +19,12 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Mm, Pt
 
-from .reports import RATE_LABELS
 from .year_report import (
-    ADOPTION_RATE_LABELS,
-    ADOPTION_TOTAL_LABELS,
+    BASE_RATES,
     MONTH_COLUMNS,
-    YEAR_TOTAL_LABELS,
-    YEAR_TOTALS,
     YearReport,
+    rate_label,
+    total_label,
 )
 
 BODY_FONT = "宋体"
@@ -117,29 +115,37 @@ def year_docx(r: YearReport, org_name: str = "") -> bytes:
         doc.add_paragraph(line, style="List Bullet")
 
     heading("全年数字")
-    t = r.figures.totals
     _table(doc, ["指标", "全年", "口径"],
-           [[YEAR_TOTAL_LABELS[n], _num(t.get(n)), r.definitions.get(f"total.{n}", "")]
-            for n in YEAR_TOTALS], key="year.totals")
+           [[line.label, line.value, line.definition] for line in r.total_lines],
+           key="year.totals")
     doc.add_paragraph(r.definitions["year"])
 
     heading("全年比率")
     _table(doc, ["比率", "全年", "分子 / 分母", "口径"],
-           [[label, rate.display, f"{rate.num} / {rate.den}",
-             r.definitions.get(f"rate.{name}", "")]
-            for name, label in RATE_LABELS.items() for rate in [r.figures.rates[name]]],
+           [[line.label, line.value, line.frac, line.definition] for line in r.rate_lines],
            key="year.rates")
     doc.add_paragraph("分母为 0 时显示“—”。")
 
-    if r.adoption_totals or r.adoption_rates:
+    if r.adoption_lines:
         heading("建议采纳与落实")
-        rows = [[ADOPTION_TOTAL_LABELS[n], str(v), ""] for n, v in r.adoption_totals.items()]
-        rows += [[ADOPTION_RATE_LABELS[n], rate.display, f"{rate.num} / {rate.den}"]
-                 for n, rate in r.adoption_rates.items()]
-        _table(doc, ["指标", "全年", "分子 / 分母"], rows, key="year.adoption")
+        _table(doc, ["指标", "全年", "分子 / 分母", "口径"],
+               [[line.label, line.value, line.frac, line.definition]
+                for line in r.adoption_lines], key="year.adoption")
+        columns = r.adoption_month_columns
+        rates = list(r.adoption_rates)
+        if columns:
+            rows = []
+            for m in r.months:
+                if m.figures is None:
+                    rows.append([f"{m.month.month} 月"] + ["—"] * (len(columns) + len(rates)))
+                    continue
+                rows.append([f"{m.month.month} 月"] + [_num(m.total(c)) for c in columns]
+                            + [m.figures.rates[n].display for n in rates])
+            _table(doc, ["月份", *(total_label(c) for c in columns),
+                         *(rate_label(n) for n in rates)], rows, key="year.adoption.months")
 
     heading("逐月")
-    rate_names = list(RATE_LABELS)
+    rate_names = list(BASE_RATES)
     month_rows = []
     for m in r.months:
         label = f"{m.month.month} 月" + ("（进行中）" if m.running else "")
@@ -148,9 +154,10 @@ def year_docx(r: YearReport, org_name: str = "") -> bytes:
             continue
         month_rows.append([label] + [_num(m.total(c)) for c in MONTH_COLUMNS]
                           + [m.figures.rates[n].display for n in rate_names])
-    month_rows.append(["全年"] + [_num(t.get(c)) for c in MONTH_COLUMNS]
+    month_rows.append(["全年"] + [_num(r.figures.totals.get(c)) for c in MONTH_COLUMNS]
                       + [r.figures.rates[n].display for n in rate_names])
-    _table(doc, ["月份", "收到", "答复", "办结", *RATE_LABELS.values()], month_rows,
+    _table(doc, ["月份", *(total_label(c) for c in MONTH_COLUMNS),
+                 *(rate_label(n) for n in rate_names)], month_rows,
            key="year.months")
 
     heading("按类别")

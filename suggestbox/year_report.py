@@ -58,22 +58,47 @@ YEAR_MIN, YEAR_MAX = 2000, 2999  # the range Month.parse accepts
 TYPICAL_LIMIT = 5
 # A state at a month's end, not a flow: the year shows the last included month's value.
 STOCK = ("open_at_end", "overdue_at_end", "promises_overdue")
-# The yearly table: flows summed over the months (the monthly report's order).
+# The yearly table: flows summed over the months (the monthly report's order), then any other
+# count the monthly figures carry (outside the adoption section).
 YEAR_TOTALS = ("received", "accepted", "rejected", "answered", "closed", "reopened", "merged",
                "supports", "open_at_end", "overdue_at_end")
-YEAR_TOTAL_LABELS = {**TOTAL_LABELS, "open_at_end": "年末未办结", "overdue_at_end": "年末超期"}
+# The four rates of every case (the adoption rates have their own section).
+BASE_RATES = ("response", "on_time", "resolution", "satisfaction")
 MONTH_COLUMNS = ("received", "answered", "closed")
 # Adoption and 落实 (issue 18 item 5): rendered only when the monthly figures carry them.
-ADOPTION_TOTAL_LABELS: dict[str, str] = {
-    "suggestions": "建议数",
-    "reviewed": "已评审",
-    "adopted": "采纳",
-    "carried_out": "已落实",
-    "rewards_given": "奖励发放",
-    "rewards_claimed": "奖励已领取",
-    "promises_overdue": "承诺超期（年末）",
-}
-ADOPTION_RATE_LABELS: dict[str, str] = {"adoption": "采纳率", "carried_out": "落实率"}
+ADOPTION_TOTALS = ("suggestions", "reviewed", "adopted", "carried_out", "promises_overdue",
+                   "rewards_given", "reward_yuan_given", "reward_points_given",
+                   "rewards_claimed", "reward_yuan_claimed", "reward_points_claimed",
+                   "rewards_team_fund")
+ADOPTION_RATES = ("adoption", "carried_out")
+ADOPTION_MONTH_COLUMNS = ("suggestions", "reviewed", "adopted", "carried_out")
+# Labels where the year reads differently from the month (stocks), and fallbacks for counts
+# the monthly report labels itself (reports.TOTAL_LABELS / RATE_LABELS win when they have one).
+YEAR_LABELS = {"open_at_end": "年末未办结", "overdue_at_end": "年末超期",
+               "promises_overdue": "年末逾期承诺"}
+FALLBACK_LABELS = {"suggestions": "建议数", "reviewed": "采纳评审", "adopted": "采纳",
+                   "carried_out": "落实", "rewards_given": "奖励（件）",
+                   "rewards_claimed": "奖励已领取（件）"}
+FALLBACK_RATE_LABELS = {"adoption": "采纳率", "carried_out": "落实率"}
+
+
+def total_label(name: str) -> str:
+    return YEAR_LABELS.get(name) or TOTAL_LABELS.get(name) or FALLBACK_LABELS.get(name, name)
+
+
+def rate_label(name: str) -> str:
+    return RATE_LABELS.get(name) or FALLBACK_RATE_LABELS.get(name, name)
+
+
+@dataclass(frozen=True)
+class Line:
+    """One printed figure: the same rows on the page and in the .docx."""
+
+    key: str  # the page's data-figure name, e.g. year.total.received, adoption.rate.adoption
+    label: str
+    value: str
+    frac: str  # "num / den" for a rate, "" for a count
+    definition: str
 
 
 def year_definitions(limit_days: int) -> dict[str, str]:
@@ -85,6 +110,8 @@ def year_definitions(limit_days: int) -> dict[str, str]:
                                 "已受理或办理中的案件数；不是各月相加。")
     out["total.overdue_at_end"] = ("最后一个统计月月末未办结、且办理期限已过的案件数"
                                    "（按案件当前的办理期限）；不是各月相加。")
+    out["total.promises_overdue"] = ("最后一个统计月月末已过承诺完成日期、仍未落实的案件数；"
+                                     "不是各月相加。")
     out.update({f"rate.{k}": "各月分子之和 ÷ 各月分母之和；每月为" + v.replace("本月", "当月")
                 for k, v in rate_definitions(limit_days).items()})
     out["year"] = ("全年数字 = 12 个月各自的月度数字相加：计数相加，"
@@ -181,13 +208,40 @@ class YearReport:
 
     @property
     def adoption_totals(self) -> dict[str, int]:
-        return {k: self.figures.totals[k] for k in ADOPTION_TOTAL_LABELS
-                if k in self.figures.totals}
+        return {k: self.figures.totals[k] for k in ADOPTION_TOTALS if k in self.figures.totals}
 
     @property
     def adoption_rates(self) -> dict[str, Rate]:
-        return {k: self.figures.rates[k] for k in ADOPTION_RATE_LABELS
-                if k in self.figures.rates}
+        return {k: self.figures.rates[k] for k in ADOPTION_RATES if k in self.figures.rates}
+
+    def _count(self, prefix: str, name: str) -> Line:
+        return Line(f"{prefix}.total.{name}", total_label(name), str(self.figures.totals[name]),
+                    "", self.definitions.get(f"total.{name}", ""))
+
+    def _rate(self, prefix: str, name: str) -> Line:
+        rate = self.figures.rates[name]
+        return Line(f"{prefix}.rate.{name}", rate_label(name), rate.display,
+                    f"{rate.num} / {rate.den}", self.definitions.get(f"rate.{name}", ""))
+
+    @property
+    def total_lines(self) -> list[Line]:
+        t = self.figures.totals
+        names = [n for n in YEAR_TOTALS if n in t]
+        names += [n for n in t if n not in YEAR_TOTALS and n not in ADOPTION_TOTALS]
+        return [self._count("year", n) for n in names]
+
+    @property
+    def rate_lines(self) -> list[Line]:
+        return [self._rate("year", n) for n in BASE_RATES]
+
+    @property
+    def adoption_lines(self) -> list[Line]:
+        return ([self._count("adoption", n) for n in self.adoption_totals]
+                + [self._rate("adoption", n) for n in self.adoption_rates])
+
+    @property
+    def adoption_month_columns(self) -> list[str]:
+        return [n for n in ADOPTION_MONTH_COLUMNS if n in self.figures.totals]
 
     @property
     def opening(self) -> str:

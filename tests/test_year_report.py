@@ -270,25 +270,42 @@ def check_docx_matches_page(data: bytes, html: str) -> None:
     assert opening and opening.group(1) in text
     assert SECRET_TEXT not in text and WITHDRAWN not in text
     tables = docx_tables(data)
-    totals = {row[0]: row[1] for row in tables["year.totals"][1:]}
-    from suggestbox.year_report import YEAR_TOTAL_LABELS, YEAR_TOTALS
 
-    for name in YEAR_TOTALS:
-        assert int(totals[YEAR_TOTAL_LABELS[name]]) == int(figure(html, f"year.total.{name}"))
-    from suggestbox.reports import RATE_LABELS
+    def page_rows(prefix: str) -> list[tuple[str, str]]:
+        return re.findall(rf'<th scope="row">([^<]*)</th><td class="num" '
+                          rf'data-figure="{prefix}\.[a-z_.]+">([^<]*)<', html)
 
-    rates_ = {row[0]: (row[1], row[2]) for row in tables["year.rates"][1:]}
-    for name, label in RATE_LABELS.items():
-        assert rates_[label][0] == figure(html, f"year.rate.{name}")
-        assert rates_[label][1] == figure(html, f"year.rate.{name}.frac")
+    def number(v: str) -> float | None:
+        return None if v == "—" else float(v.rstrip("%"))
+
+    # The totals, row for row, as numbers.
+    page_totals = page_rows(r"year\.total")
+    assert len(page_totals) >= 10
+    assert [(label, int(v)) for label, v in page_totals] == [
+        (row[0], int(row[1])) for row in tables["year.totals"][1:]]
+    # The rates: value and fraction.
+    for row in tables["year.rates"][1:]:
+        name = {"响应率": "response", "按时答复率": "on_time", "解决率": "resolution",
+                "满意率": "satisfaction"}[row[0]]
+        assert number(row[1]) == number(figure(html, f"year.rate.{name}"))
+        assert row[2] == figure(html, f"year.rate.{name}.frac")
+    # Adoption and 落实, when the monthly figures carry them.
+    page_adoption = page_rows(r"adoption\.(?:total|rate)")
+    if "year.adoption" in tables:
+        assert [(label, number(v)) for label, v in page_adoption] == [
+            (row[0], number(row[1])) for row in tables["year.adoption"][1:]]
+        assert 'id="adoption"' in html
+    else:
+        assert page_adoption == [] and 'id="adoption"' not in html
     months = tables["year.months"]
     assert months[0][:4] == ["月份", "收到", "答复", "办结"]
     for i, row in enumerate(months[1:13], start=1):
         key = f"month.{YEAR}-{i:02d}"
         for j, col in enumerate(("received", "answered", "closed"), start=1):
-            assert row[j] == figure(html, f"{key}.{col}"), (key, col)
-        for j, name in enumerate(RATE_LABELS, start=4):
-            assert row[j] == figure(html, f"{key}.rate.{name}"), (key, name)
+            assert number(row[j]) == number(figure(html, f"{key}.{col}")), (key, col)
+        for j, name in enumerate(("response", "on_time", "resolution", "satisfaction"),
+                                 start=4):
+            assert number(row[j]) == number(figure(html, f"{key}.rate.{name}")), (key, name)
     assert months[13][0] == "全年"
     for row in tables["year.categories"][1:]:
         assert int(row[1]) == int(figure(html, f"cat.{row[0]}.received"))
@@ -297,8 +314,6 @@ def check_docx_matches_page(data: bytes, html: str) -> None:
     if "year.teams" in tables:
         for row in tables["year.teams"][1:]:
             assert int(row[1]) == int(figure(html, f"team.{row[0]}.received"))
-    if "year.adoption" in tables:
-        assert 'id="adoption"' in html
     # Chinese renders: the styles name an East Asian font.
     normal = doc.styles["Normal"].element.rPr.rFonts
     assert normal.get(qn("w:eastAsia")) == "宋体"

@@ -10,21 +10,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .. import org, reports
+from .. import org
 from ..docx_export import year_docx
 from ..months import Month
 from ..settings import Settings
 from ..templating import render
 from ..year_report import (
-    ADOPTION_RATE_LABELS,
-    ADOPTION_TOTAL_LABELS,
+    BASE_RATES,
     MONTH_COLUMNS,
     YEAR_MAX,
     YEAR_MIN,
-    YEAR_TOTAL_LABELS,
-    YEAR_TOTALS,
     YearReport,
     build_year_report,
+    rate_label,
+    total_label,
 )
 from .common import require_staff, settings_of, today
 from .reports import LEADERS, Target, _named_or_depot, _target
@@ -73,12 +72,10 @@ def year_context(r: YearReport) -> dict[str, Any]:
     return {
         "r": r,
         "report": r,
-        "total_names": YEAR_TOTALS,
-        "total_labels": YEAR_TOTAL_LABELS,
-        "rate_labels": reports.RATE_LABELS,
-        "month_columns": MONTH_COLUMNS,
-        "adoption_total_labels": ADOPTION_TOTAL_LABELS,
-        "adoption_rate_labels": ADOPTION_RATE_LABELS,
+        "month_columns": [(n, total_label(n)) for n in MONTH_COLUMNS],
+        "month_rates": [(n, rate_label(n)) for n in BASE_RATES],
+        "adoption_columns": [(n, total_label(n)) for n in r.adoption_month_columns],
+        "adoption_month_rates": [(n, rate_label(n)) for n in r.adoption_rates],
         "k": r.small_group_k,
     }
 
