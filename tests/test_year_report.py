@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from docx import Document
 
+from suggestbox import cases
 from suggestbox.models import Unit
 from suggestbox.months import Month
 from suggestbox.reports import build_report
@@ -30,6 +31,7 @@ TZ = ZoneInfo("Asia/Shanghai")
 YEAR = 2025
 NOW = datetime(2026, 6, 1, 4, 0, tzinfo=UTC)
 D = date
+ADOPTION = "adopt" in cases.RULES  # the adoption review exists (after issue 18 item 2)
 SECRET_TEXT = "原文绝不能出现在年度总结里"
 PUBLISHED = {"X1": "食堂饭菜口味已调整", "X3": "澡堂热水时间延长"}
 WITHDRAWN = "检修库照明已更换（已撤销公示）"
@@ -53,10 +55,15 @@ async def build_year_world() -> World:
     # rating changed), closed in March. Never published.
     await w.new("X2", D(2025, 1, 31), cat=2, team="a", **body)
     await w.staff("X2", "accept", local(2025, 2, 3), deadline=D(2025, 2, 10))
+    if ADOPTION:  # issue 18 item 2 (branch i18): adopted, promised for 3-10
+        await w.staff("X2", "adopt", local(2025, 2, 4), body="采纳。")
+        await w.staff("X2", "promise", local(2025, 2, 4, 11), promised_on=D(2025, 3, 10))
     await w.staff("X2", "reply", local(2025, 2, 28, 23, 30), body="X2 第一次答复。")
     await w.submitter("X2", "rate_unsatisfied", D(2025, 3, 1), body="没解决。")
     await w.staff("X2", "reply", local(2025, 3, 5), body="X2 第二次答复。")
     await w.submitter("X2", "rate", D(2025, 3, 6), rating="satisfied")
+    if ADOPTION:  # carried out on 3-8, before its promise
+        await w.staff("X2", "carry_out", local(2025, 3, 8), body="已落实。", benefit="省时。")
     await w.staff("X2", "close", local(2025, 3, 20))
     # X3: March, 基本满意, published.
     await w.new("X3", D(2025, 3, 10), cat=1, team="b", **body)
@@ -197,9 +204,16 @@ async def test_year_hand_computed(app):
     assert "响应率：" in r.movable[1] and "（已确定）" in r.movable[1]
     assert "收到职工意见建议 9 件" in r.opening and "办结 5 件" in r.opening
     assert "满意率 75.0%（4 件次评价中满意或基本满意 3 件次）" in r.opening
-    # Adoption figures appear when the monthly figures carry them (issue 18 item 5).
+    # Adoption figures appear when the monthly figures carry them (issue 18 item 5): two 建议
+    # received (X2, X6), X2 reviewed and adopted in February, its promise due 3-10 kept (3-8).
     if "suggestions" in r.figures.totals:
-        assert "suggestions" in r.adoption_totals and "其中建议" in r.opening
+        a = r.adoption_totals
+        assert (a["suggestions"], a["reviewed"], a["adopted"], a["carried_out"]) == (2, 1, 1, 1)
+        assert a["promises_overdue"] == 0
+        assert [(k, v.num, v.den) for k, v in r.adoption_rates.items()] == [
+            ("adoption", 1, 1), ("carried_out", 1, 1)]
+        assert r.months[1].total("adopted") == 1 and r.months[2].total("carried_out") == 1
+        assert "其中建议 2 件，采纳 1 件（采纳率 100.0%），已落实 1 件（落实率 100.0%）" in r.opening
     else:
         assert r.adoption_totals == {} and "建议" not in r.opening.split("。")[1]
 
