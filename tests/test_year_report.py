@@ -213,7 +213,8 @@ async def test_year_hand_computed(app):
         assert [(k, v.num, v.den) for k, v in r.adoption_rates.items()] == [
             ("adoption", 1, 1), ("carried_out", 1, 1)]
         assert r.months[1].total("adopted") == 1 and r.months[2].total("carried_out") == 1
-        assert "其中建议 2 件，采纳 1 件（采纳率 100.0%），已落实 1 件（落实率 100.0%）" in r.opening
+        assert ("其中建议 2 件，采纳 1 件（采纳率 100.0%），已落实 1 件（落实率 100.0%）"
+                in r.opening)
     else:
         assert r.adoption_totals == {} and "建议" not in r.opening.split("。")[1]
 
@@ -423,6 +424,10 @@ async def test_year_access_matrix(app):
         assert f'href="{year}/year.docx?w={b}"' in b_html
         assert f'href="/staff/reports/2026-03?w={b}"' in b_html
         assert figure(await page("lead-d"), "year.total.received") == "7"
+        monthly = (await clients["boss"].get("/staff/reports/2026-03")).text
+        assert 'href="/staff/reports/2026" id="year-link"' in monthly
+        monthly = (await clients["boss"].get(f"/staff/reports/2026-03?w={b}")).text
+        assert f'href="/staff/reports/2026?w={b}" id="year-link"' in monthly
         docx = await clients["boss"].get(year + "/year.docx")
         assert 'filename="year-2026-depot.docx"' in docx.headers["content-disposition"]
         totals = {row[0]: row[1] for row in docx_tables(docx.content)["year.totals"][1:]}

@@ -11,7 +11,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import org
-from ..docx_export import year_docx
 from ..months import Month
 from ..settings import Settings
 from ..templating import render
@@ -108,6 +107,8 @@ async def docx_file(request: Request) -> Response:
     year = _year(request)
     who = await _target(request, session.user)
     r = await build_year(year, settings_of(request), who)
+    from ..docx_export import year_docx  # python-docx (lxml) loads on first use only
+
     data = year_docx(r, (await org.get_org()).name or "")
     return Response(data, media_type=DOCX_TYPE, headers={
         "content-disposition": f'attachment; filename="{_file_name(year, who, ".docx")}"'})
@@ -136,6 +137,8 @@ async def export_year(year: int, fmt: str, settings: Settings,
         return json.dumps(r.as_dict(), ensure_ascii=False, indent=2).encode()
     org_name = (await org.get_org()).name or ""
     if fmt == "docx":
+        from ..docx_export import year_docx
+
         return year_docx(r, org_name)
     env = make_templates(settings).env
     context = year_context(r)
