@@ -251,6 +251,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     from . import worker
     from .views import admin, board, channels, intake, posters, public, setup, staff
     from .views import reports as report_views
+    from .views import year as year_views
 
     settings = (settings or Settings.from_env()).prepare()
 
@@ -280,6 +281,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *public.routes,
         *intake.routes,  # before staff: /staff/cases/new is not a case id
         *staff.routes,
+        *year_views.routes,  # before the monthly ones: /staff/reports/{month} takes "2025"
         *report_views.routes,
         *admin.routes,
         *board.routes,

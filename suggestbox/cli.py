@@ -385,12 +385,64 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return cli_remind(settings) if args.command == "remind" else cli_worker(settings, args.once)
 
 
+def _looks_like_year(text: str) -> bool:
+    """``suggestbox report 2025``: a year (年度总结) rather than a month."""
+    return bool(text) and "-" not in text and len(text.strip()) <= 6
+
+
+def _report_year(args: argparse.Namespace, settings: Settings) -> int:
+    """``suggestbox report YYYY --format docx|html|json``: the year summary (年度总结)."""
+    from .cases import local_today
+    from .db import orm
+    from .views.year import export_year
+    from .year_report import parse_year
+
+    try:
+        year = parse_year(args.month)
+    except ValueError as e:
+        print(f"错误：{e}。", file=sys.stderr)
+        return 2
+    if year > local_today(settings.tz).year:
+        print(f"错误：{year} 年还没有到。", file=sys.stderr)
+        return 2
+    if args.format not in ("docx", "html", "json"):
+        print("错误：年度总结只有 docx、html 和 json 三种格式。", file=sys.stderr)
+        return 2
+    if args.format == "docx" and not args.out and sys.stdout.isatty():
+        print("错误：Word 文档是二进制文件，请用 --out 指定文件名，例如 --out 年度总结.docx。",
+              file=sys.stderr)
+        return 2
+
+    async def run() -> bytes:
+        async with orm(settings):
+            return await export_year(year, args.format, settings, workshop=args.workshop)
+
+    try:
+        data = asyncio.run(run())
+    except LookupError:
+        print(f"错误：没有代码为 {args.workshop} 的车间或段级渠道。", file=sys.stderr)
+        return 2
+    if args.out:
+        with open(args.out, "wb") as fh:
+            fh.write(data)
+        print(f"已写入 {args.out}（{year} 年度总结）。")
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    return 0
+
+
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from .cases import local_today
     from .db import orm
     from .months import Month
     from .views.reports import export
 
+    if _looks_like_year(args.month):
+        return _report_year(args, settings)
+    if args.format == "docx":
+        print("错误：Word 文档（docx）只用于年度总结，请给出年份，例如 2025。", file=sys.stderr)
+        return 2
     try:
         month = Month.parse(args.month) if args.month else Month.last_complete(
             local_today(settings.tz))
@@ -525,9 +577,11 @@ def build_parser() -> argparse.ArgumentParser:
     w.set_defaults(func=cmd_worker)
     rm = sub.add_parser("remind", help="one round of reminders and delivery (systemd timer, cron)")
     rm.set_defaults(func=cmd_worker)
-    rp = sub.add_parser("report", help="monthly summary (月度汇总) as html, csv or json")
-    rp.add_argument("month", nargs="?", default="", help="YYYY-MM (default: last complete month)")
-    rp.add_argument("--format", choices=["html", "csv", "json", "xlsx"], default="html")
+    rp = sub.add_parser("report", help="monthly summary (月度汇总) as html, csv, json or xlsx; "
+                        "with a year (YYYY), the year summary (年度总结) as docx, html or json")
+    rp.add_argument("month", nargs="?", default="",
+                    help="YYYY-MM (default: last complete month), or YYYY for the year summary")
+    rp.add_argument("--format", choices=["html", "csv", "json", "xlsx", "docx"], default="html")
     rp.add_argument("--what", choices=["figures", "cases"], default="figures",
                     help="for csv: the figures, or the list of answered cases")
     rp.add_argument("--workshop", metavar="CODE", default=None,
