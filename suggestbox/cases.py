@@ -20,7 +20,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from . import notify, receipts, tokens
+from . import followthrough, notify, receipts, tokens
 from .models import Case, Category, Event, Photo, StaffUser, Team, Unit, UsedFormToken
 from .photos import CleanPhoto
 
@@ -69,6 +69,11 @@ class Args:
     show_reply: bool = True
     rating_window_days: int = 7
     photo_ids: tuple[str, ...] = ()
+    # 落实 and rewards (issue 18).
+    promised_on: date | None = None
+    benefit: str | None = None
+    reward_amount: int | None = None
+    reward_unit: str | None = None
 
 
 @dataclass
@@ -101,6 +106,9 @@ class Rule:
     public: bool = False  # the event's body is shown to the submitter
     needs_assignee: bool = False
     text_from_summary: bool = False  # the event's body is the form's summary (publish)
+    # The event keeps the day only, though staff record it: it is when a worker came to the
+    # desk (reward_claim), a worker's action (DESIGN.md §1.3).
+    day_only: bool = False
 
 
 def _s(*states: Status) -> frozenset[Status]:
@@ -165,8 +173,15 @@ async def _reply(step: Step) -> None:
 
 async def _close(step: Step) -> None:
     case, window = step.case, step.args.rating_window_days
-    if case.rating not in ("satisfied", "basic") and case.answered_at is not None and (
-        step.now - case.answered_at < timedelta(days=window)
+    if case.carried_out_at is None and case.promised_on is not None:
+        raise DomainError("承诺的事还没有落实；落实后才能办结。")
+    if case.carried_out_at is None and followthrough.is_adopted(case):
+        raise DomainError("采纳的建议还没有落实；落实后才能办结。")
+    # The worker may rate after the answer or after 落实: the window runs from the later one.
+    rated_from = max((t for t in (case.answered_at, case.carried_out_at) if t is not None),
+                     default=None)
+    if case.rating not in ("satisfied", "basic") and rated_from is not None and (
+        step.now - rated_from < timedelta(days=window)
     ):
         raise DomainError(f"提交人尚未评价；答复满 {window} 天后才能在未评价的情况下办结。")
     step.changed["closed_at"] = step.now
@@ -190,14 +205,19 @@ async def _rate(step: Step) -> None:
     if rating not in ("satisfied", "basic"):
         raise DomainError("请选择评价。", field="rating")
     step.changed.update(rating=rating, rated_on=step.today)
-    step.body = RATINGS[rating] + (f"：{step.body}" if step.body else "")
+    step.body = RATINGS[rating] + _rated_after(step) + (f"：{step.body}" if step.body else "")
+
+
+def _rated_after(step: Step) -> str:
+    """Which the rating is of: the answer, or the work carried out (落实)."""
+    return "（落实后评价）" if step.case.carried_out_at is not None else "（答复后评价）"
 
 
 async def _rate_unsatisfied(step: Step) -> None:
     _not_rated_yet(step)
     await _reopen(step)
     step.changed.update(rating="unsatisfied", rated_on=step.today)
-    step.body = f"不满意：{step.body}"
+    step.body = f"不满意{_rated_after(step)}：{step.body}"
 
 
 async def _merge(step: Step) -> None:
@@ -238,6 +258,128 @@ async def _unpublish(step: Step) -> None:
     step.changed.update(published=False, published_at=None)
 
 
+# ---- 落实, adoption review, rewards (issue 18; shared parts in followthrough.py) --------------
+
+def _not_carried_out(step: Step) -> None:
+    if step.case.carried_out_at is not None:
+        raise DomainError("这件事已经落实了。")
+
+
+async def _promise(step: Step) -> None:
+    """承诺完成日期: a day not in the past; a new promise replaces the old one (the old one
+    stays in the events, and the report counts it)."""
+    _not_carried_out(step)
+    day = step.args.promised_on
+    if day is None:
+        raise DomainError("请填写承诺完成日期。", field="promised_on")
+    if day < step.today:
+        raise DomainError("承诺完成日期不能早于今天。", field="promised_on")
+    if day > step.today + timedelta(days=3660):
+        raise DomainError("承诺完成日期太远了。", field="promised_on")
+    step.changed["promised_on"] = day
+    step.detail = followthrough.PROMISE_DETAIL.format(day=day.isoformat())
+    step.body = f"承诺 {day.isoformat()} 前完成" + (f"：{step.body}" if step.body else "")
+
+
+async def _progress(step: Step) -> None:
+    _not_carried_out(step)
+
+
+async def _carry_out(step: Step) -> None:
+    """落实: done on the shop floor. An adoption-reviewed case must be adopted first."""
+    _not_carried_out(step)
+    case = step.case
+    if case.adoption_review and not followthrough.is_adopted(case):
+        raise DomainError("暂不采纳的建议不落实。" if case.adoption == "decline"
+                          else "这条建议还没有采纳评审；采纳后才能落实。")
+    step.changed["carried_out_at"] = step.now
+    benefit = (step.args.benefit or "").strip()
+    if benefit:
+        benefit = clean_text(benefit, minimum=1, maximum=2000, label="效益")
+        step.changed["benefit"] = benefit
+        step.body = f"{step.body}\n效益：{benefit}"
+
+
+async def _review(step: Step, decision: str) -> None:
+    case = step.case
+    if not case.adoption_review:
+        raise DomainError("这个类别的事项不做采纳评审。")
+    if case.adoption == decision:
+        raise DomainError(f"已经是“{followthrough.ADOPTION_LABELS[decision]}”了。")
+    if decision == "decline":
+        if case.carried_out_at is not None:
+            raise DomainError("已落实的建议不能改为暂不采纳。")
+        if case.reward_state in ("claimed", "team_fund"):
+            raise DomainError("奖励已经发放，不能改为暂不采纳。")
+        if case.reward_state == "offered":
+            step.changed.update(reward_state=None, reward_amount=None, reward_unit=None)
+            step.detail = "原定奖励随之取消"
+    step.changed["adoption"] = decision
+    step.body = f"{followthrough.ADOPTION_LABELS[decision]}：{step.body}"
+
+
+async def _adopt(step: Step) -> None:
+    await _review(step, "adopt")
+
+
+async def _adopt_partial(step: Step) -> None:
+    await _review(step, "adopt_partial")
+
+
+async def _decline(step: Step) -> None:
+    await _review(step, "decline")
+
+
+async def _reward(step: Step) -> None:
+    """A reward for an adopted suggestion (or a change of it, until it is claimed)."""
+    case, a = step.case, step.args
+    if not followthrough.is_adopted(case):
+        raise DomainError("只有采纳（含部分采纳）的建议才能奖励。")
+    if case.reward_state in ("claimed", "team_fund"):
+        raise DomainError("奖励已经" + followthrough.REWARD_STATES[case.reward_state]
+                          + "，不能再改。")
+    if a.reward_unit not in followthrough.REWARD_UNITS:
+        raise DomainError("请选择奖励的单位（元或积分）。", field="reward_unit")
+    if a.reward_amount is None or not 0 < a.reward_amount <= followthrough.REWARD_MAX:
+        raise DomainError(f"请填写奖励数额：1 到 {followthrough.REWARD_MAX} 的整数。",
+                          field="reward_amount")
+    if case.reward_state == "offered" and (case.reward_amount, case.reward_unit) == (
+            a.reward_amount, a.reward_unit):
+        raise DomainError("奖励没有变化。", field="reward_amount")
+    step.changed.update(reward_amount=a.reward_amount, reward_unit=a.reward_unit,
+                        reward_state="offered")
+    shown = followthrough.reward_text(a.reward_amount, a.reward_unit)
+    step.detail = followthrough.REWARD_DETAIL.format(
+        amount=a.reward_amount, unit=followthrough.REWARD_UNITS[a.reward_unit])
+    step.body = f"奖励 {shown}" + (f"：{step.body}" if step.body else "")
+
+
+def _reward_waiting(step: Step) -> None:
+    state = step.case.reward_state
+    if state is None:
+        raise DomainError("这件事没有奖励。")
+    if state != "offered":
+        raise DomainError("奖励" + followthrough.REWARD_STATES[state] + "。")
+
+
+async def _reward_claim(step: Step) -> None:
+    """Claimed at the desk: the day only, no name."""
+    _reward_waiting(step)
+    step.changed.update(reward_state="claimed", reward_settled_on=step.today)
+    step.body = "奖励 " + followthrough.reward_text(step.case.reward_amount,
+                                                  step.case.reward_unit) + " 已领取"
+
+
+async def _reward_donate(step: Step) -> None:
+    """The worker gives the reward to the team fund (班组基金) instead of showing up."""
+    _reward_waiting(step)
+    step.changed.update(reward_state="team_fund", reward_settled_on=step.today)
+    step.body = "奖励 " + followthrough.reward_text(step.case.reward_amount,
+                                                  step.case.reward_unit) + " 捐入班组基金"
+
+
+FOLLOW = _s(Status.ACCEPTED, Status.IN_PROGRESS, Status.ANSWERED)
+
 RULES: dict[str, Rule] = {
     "submit": Rule("提交", frozenset(), Status.NEW, SUBMITTER, public=True),
     "accept": Rule("受理并交办", _s(Status.NEW), Status.ACCEPTED, STAFF, _accept,
@@ -266,11 +408,30 @@ RULES: dict[str, Rule] = {
                                 Status.CLOSED), None, STAFF, _publish,
                     needs_body=True, text_from_summary=True),
     "unpublish": Rule("撤销公示", ALL, None, STAFF, _unpublish),
+    # 落实 (issue 18): with or after the answer.
+    "promise": Rule("承诺完成日期", FOLLOW, None, ANY_STAFF, _promise, public=True),
+    "progress": Rule("整改进度", FOLLOW, None, ANY_STAFF, _progress, needs_body=True,
+                     public=True),
+    "carry_out": Rule("落实", FOLLOW, None, ANY_STAFF, _carry_out, needs_body=True,
+                      public=True),
+    # Adoption review (采纳评审) of suggestions: leaders (and admins) decide.
+    "adopt": Rule("采纳", FOLLOW, None, STAFF, _adopt, needs_body=True, public=True),
+    "adopt_partial": Rule("部分采纳", FOLLOW, None, STAFF, _adopt_partial, needs_body=True,
+                          public=True),
+    "decline": Rule("暂不采纳", FOLLOW, None, STAFF, _decline, needs_body=True, public=True),
+    "reward": Rule("奖励", FOLLOW | {Status.CLOSED}, None, STAFF, _reward, public=True),
+    "reward_claim": Rule("领取奖励", ALL - {Status.MERGED}, None, STAFF, _reward_claim,
+                         public=True, day_only=True),
+    "reward_donate": Rule("奖励捐入班组基金", ALL - {Status.MERGED}, None, SUBMITTER,
+                          _reward_donate, public=True),
 }
+# The review's decisions are offered as one form on the case page.
+REVIEW_ACTIONS = ("adopt", "adopt_partial", "decline")
 
 # Actions a staff member picks on the case page, in display order.
 STAFF_ACTIONS = ["accept", "start", "reply", "transfer", "return", "close", "reopen", "reject",
-                 "reconsider", "merge", "note"]
+                 "reconsider", "merge", "note", "promise", "progress", "carry_out", "adopt",
+                 "adopt_partial", "decline", "reward"]
 
 
 class DomainError(Exception):
@@ -428,11 +589,13 @@ async def submitter_act(
     Returns False when this form was already used (a replayed or doubled POST); raises
     DomainError when the request is refused. The token row and the event share a transaction.
     """
-    if action not in ("followup", "rate"):
+    if action not in ("followup", "rate", "reward_donate"):
         raise DomainError("未知的操作。")
     if action == "followup" and photos and not body.strip():
         body = "（补充照片）"
-    if action == "followup" or body.strip():
+    if action == "reward_donate":
+        body = ""
+    elif action == "followup" or body.strip():
         body = clean_text(body, minimum=1, maximum=max_length,
                           label="补充说明" if action == "followup" else "意见")
     try:
@@ -518,6 +681,10 @@ async def apply(
     show_reply: bool = True,
     rating_window_days: int = 7,
     photo_ids: tuple[str, ...] = (),
+    promised_on: date | None = None,
+    benefit: str | None = None,
+    reward_amount: int | None = None,
+    reward_unit: str | None = None,
 ) -> Event:
     """Apply one action to a case and append its event, atomically; raise DomainError if refused.
 
@@ -530,7 +697,9 @@ async def apply(
         raise DomainError("未知的操作。")
     args = Args(assignee_id=assignee_id, deadline=deadline, merge_into=merge_into,
                 rating=rating, summary=summary, show_reply=show_reply,
-                rating_window_days=rating_window_days, photo_ids=photo_ids)
+                rating_window_days=rating_window_days, photo_ids=photo_ids,
+                promised_on=promised_on, benefit=benefit, reward_amount=reward_amount,
+                reward_unit=reward_unit)
     if rule.text_from_summary:
         # The public summary is the event's text (the board never shows the original).
         body = clean_text(summary, minimum=1, maximum=4000, label="公示摘要") \
@@ -559,7 +728,7 @@ async def apply(
             case, action, actor, conn=conn,
             from_status=case.status if rule.target is not None else None, to_status=rule.target,
             body=step.body, detail=step.detail, public=rule.public,
-            at=day_start(step.today, tz) if actor is None else now,
+            at=day_start(step.today, tz) if actor is None or rule.day_only else now,
         )
         await notify.enqueue_for_event(case, action, actor, conn=conn, today=step.today, tz=tz,
                                        changes=step.changed)
@@ -638,6 +807,11 @@ def _body_prompt(action: str) -> str:
         "followup": "请填写补充说明。",
         "rate_unsatisfied": "选择“不满意”时，请说明哪里不满意，我们会重新办理。",
         "publish": "请填写公示摘要。",
+        "progress": "请填写整改进度（提交人能看到）。",
+        "carry_out": "请写明落实了什么（提交人能看到）。",
+        "adopt": "请写明采纳评审的理由（提交人能看到）。",
+        "adopt_partial": "请写明采纳评审的理由（提交人能看到）。",
+        "decline": "请写明采纳评审的理由（提交人能看到）。",
     }.get(action, "请填写内容。")
 
 
