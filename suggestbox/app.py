@@ -249,7 +249,7 @@ async def healthz(request: Request) -> Response:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     from . import worker
-    from .views import admin, board, channels, intake, posters, public, setup, staff
+    from .views import admin, board, channels, intake, posters, public, rewards, setup, staff
     from .views import reports as report_views
 
     settings = (settings or Settings.from_env()).prepare()
@@ -280,6 +280,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *public.routes,
         *intake.routes,  # before staff: /staff/cases/new is not a case id
         *staff.routes,
+        *rewards.routes,
         *report_views.routes,
         *admin.routes,
         *board.routes,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from .models import Case
+from .models import Case, SiteSetting
 
 # The review's decisions: event actions, and what the worker and the board read.
 ADOPTION_LABELS: dict[str, str] = {
@@ -82,3 +82,12 @@ async def overdue_promises(today: date, units: list[int] | None = None) -> list[
     if units is not None:
         qs = qs.filter(unit_id__in=units)
     return await qs.order_by("promised_on", "id")
+
+
+DEFAULT_DESK = "工会窗口"
+
+
+async def reward_desk() -> str:
+    """Where rewards are claimed (site setting ``reward_desk``; the union desk by default)."""
+    row = await SiteSetting.get_or_none(key="reward_desk")
+    return row.value.strip() if row and row.value.strip() else DEFAULT_DESK

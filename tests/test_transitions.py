@@ -7,7 +7,7 @@ writes nothing.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -55,8 +55,26 @@ def _actor(action: str, leader: StaffUser, handler: StaffUser) -> StaffUser | No
     return handler if "leader" not in roles else leader
 
 
+# What the new actions of issue 18 need besides the state: a suggestion (adoption review), an
+# adopted one (reward), an offered reward (claim, donate). Set on the case before the action.
+PRECONDITIONS: dict[str, dict] = {
+    "adopt": {"adoption_review": True},
+    "adopt_partial": {"adoption_review": True},
+    "decline": {"adoption_review": True},
+    "carry_out": {"adoption_review": True, "adoption": "adopt"},
+    "reward": {"adoption_review": True, "adoption": "adopt"},
+    "reward_claim": {"adoption_review": True, "adoption": "adopt", "reward_amount": 50,
+                     "reward_unit": "yuan", "reward_state": "offered"},
+    "reward_donate": {"adoption_review": True, "adoption": "adopt", "reward_amount": 50,
+                      "reward_unit": "points", "reward_state": "offered"},
+}
+
+
 def _args(action: str, handler: StaffUser, other: StaffUser, main: Case) -> dict:
     return {
+        "promise": {"promised_on": cases.local_today(TZ) + timedelta(days=3)},
+        "reward": {"reward_amount": 100, "reward_unit": "yuan", "body": "按奖励办法"},
+        "reward_claim": {}, "reward_donate": {},
         "accept": {"assignee_id": handler.id},
         "transfer": {"assignee_id": other.id},
         "merge": {"merge_into": main.number},
@@ -79,6 +97,8 @@ async def test_every_action_from_every_state(app):
         rule = RULES[action]
         for state in Status:
             case = await _case_in(state, leader, handler, main)
+            if action in PRECONDITIONS:
+                await Case.filter(id=case.id).update(**PRECONDITIONS[action])
             before = await Event.filter(case_id=case.id).count()
             actor = _actor(action, leader, handler)
             kwargs = _args(action, handler, other, main)
@@ -117,9 +137,18 @@ async def test_wrong_role_is_refused_and_writes_nothing(app):
         ("followup", leader, Status.NEW), ("rate", leader, Status.ANSWERED),
         ("rate_unsatisfied", leader, Status.ANSWERED), ("return", leader, Status.ACCEPTED),
         ("publish", handler, Status.ANSWERED), ("unpublish", handler, Status.ANSWERED),
+        # Issue 18: the review and rewards are the leaders'; donating the reward the worker's;
+        # 落实 and promises the handler's (a submitter may not).
+        ("adopt", handler, Status.IN_PROGRESS), ("adopt_partial", handler, Status.ANSWERED),
+        ("decline", handler, Status.IN_PROGRESS), ("reward", handler, Status.ANSWERED),
+        ("reward_claim", handler, Status.ANSWERED), ("reward_claim", None, Status.ANSWERED),
+        ("reward_donate", leader, Status.ANSWERED), ("promise", None, Status.ANSWERED),
+        ("progress", None, Status.IN_PROGRESS), ("carry_out", None, Status.ANSWERED),
     ]
     for action, actor, state in attempts:
         case = await _case_in(state, leader, handler, main)
+        if action in PRECONDITIONS:
+            await Case.filter(id=case.id).update(**PRECONDITIONS[action])
         assert state in RULES[action].sources, action
         before = await Event.filter(case_id=case.id).count()
         with pytest.raises(DomainError) as refused:

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import cases, depot, org, photos, receipts, similar, tokens
+from .. import cases, depot, followthrough, org, photos, receipts, similar, tokens
 from ..cases import DomainError, Status
 from ..models import Case, Photo, Team, Unit, UsedFormToken
 from ..settings import Settings
@@ -328,6 +328,13 @@ async def _track_context(request: Request, case: Case, receipt: str) -> dict[str
         "can_rate": shown is case and case.status == Status.ANSWERED
         and case.rating not in ("satisfied", "basic"),
         "can_followup": case.status != Status.MERGED,
+        # 落实, adoption review, rewards (issue 18). A reward is the reader's own case's.
+        "adoption_labels": followthrough.ADOPTION_LABELS,
+        "reward_units": followthrough.REWARD_UNITS,
+        "reward_states": followthrough.REWARD_STATES,
+        "promise_overdue": followthrough.promise_overdue(shown, today(request)),
+        "can_donate": case.reward_state == "offered" and case.status != Status.MERGED,
+        "reward_desk": await followthrough.reward_desk(),
     }
 
 
@@ -390,7 +397,7 @@ async def track_action(request: Request) -> Response:
     found = await _lookup(request, receipt)
     if isinstance(found, Response):
         return found
-    if action not in ("followup", "rate"):
+    if action not in ("followup", "rate", "reward_donate"):
         raise HTTPException(404)
     if not await followup_allowed(request):
         return render(request, "error.html",
@@ -405,6 +412,8 @@ async def track_action(request: Request) -> Response:
     done = False
     if nonce is None:
         errors["form"] = "页面已过期，请重新提交。"
+    elif action == "reward_donate" and field(form, "confirm") != "1":
+        errors["donate"] = "请勾选确认：奖励捐入班组基金后不能再领取。"
     elif photo_error:
         errors["photos"] = photo_error
     else:
@@ -420,6 +429,8 @@ async def track_action(request: Request) -> Response:
         await found.refresh_from_db()
     if done and action == "followup":
         notice = "已补充，谢谢。"
+    elif done and action == "reward_donate":
+        notice = "奖励已捐入班组基金，谢谢。没有人知道是您。"
     elif done and found.rating == "unsatisfied":
         notice = ("已收到您的评价：不满意。这件事已退回重新办理，"
                   "办理后会再次答复您，届时可以重新评价。")
