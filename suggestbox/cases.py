@@ -336,7 +336,7 @@ async def _reward(step: Step) -> None:
     if not followthrough.is_adopted(case):
         raise DomainError("只有采纳（含部分采纳）的建议才能奖励。")
     if case.reward_state in ("claimed", "team_fund"):
-        raise DomainError("奖励已经" + followthrough.REWARD_STATES[case.reward_state]
+        raise DomainError("奖励" + followthrough.REWARD_STATES[case.reward_state]
                           + "，不能再改。")
     if a.reward_unit not in followthrough.REWARD_UNITS:
         raise DomainError("请选择奖励的单位（元或积分）。", field="reward_unit")

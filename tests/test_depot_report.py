@@ -138,7 +138,7 @@ async def test_depot_report_hand_computed(app):
     assert r.figures.totals == {
         "received": 8, "accepted": 5, "rejected": 1, "answered": 5, "closed": 1,
         "open_at_end": 3, "overdue_at_end": 1, "reopened": 1, "merged": 0,
-        "supports": 0, **NO_FOLLOW}
+        "supports": 0, "suggestions": 0, **NO_FOLLOW}
     assert rates(r.figures) == {"response": (5, 8), "on_time": (4, 5), "resolution": (1, 1),
                                 "satisfaction": (1, 2)}
     # Days to answer: A 3, 11; B 3, 3; C 2. To respond: A 0, 3, 0; B 0, 1; C 0.
