@@ -209,8 +209,11 @@ async def _rate(step: Step) -> None:
 
 
 def _rated_after(step: Step) -> str:
-    """Which the rating is of: the answer, or the work carried out (落实)."""
-    return "（落实后评价）" if step.case.carried_out_at is not None else "（答复后评价）"
+    """Which the rating is of, when 落实 is tracked: the work carried out, or the answer while a
+    promise is still open (a case without either reads as before: a rating of the answer)."""
+    if step.case.carried_out_at is not None:
+        return "（落实后评价）"
+    return "（答复后评价）" if step.case.promised_on is not None else ""
 
 
 async def _rate_unsatisfied(step: Step) -> None:
