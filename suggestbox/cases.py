@@ -652,7 +652,24 @@ def role_of(actor: StaffUser | None) -> str:
 
 def allowed_actions(case: Case, actor: StaffUser) -> list[str]:
     """Staff actions the actor may offer on this case (the same checks ``apply`` makes)."""
-    return [a for a in STAFF_ACTIONS if _permission_error(RULES[a], case, actor) is None]
+    return [a for a in STAFF_ACTIONS if _permission_error(RULES[a], case, actor) is None
+            and _applicable(a, case)]
+
+
+def _applicable(action: str, case: Case) -> bool:
+    """Whether the case page offers an issue-18 action at all (``apply`` refuses the rest with
+    a message anyway): the review for adoption-reviewed cases, 落实 until it is done, a reward
+    for adopted suggestions until it is handed over."""
+    if action in REVIEW_ACTIONS:
+        return bool(case.adoption_review)
+    if action in ("promise", "progress"):
+        return case.carried_out_at is None
+    if action == "carry_out":
+        return case.carried_out_at is None and (
+            not case.adoption_review or followthrough.is_adopted(case))
+    if action == "reward":
+        return followthrough.is_adopted(case) and case.reward_state in (None, "offered")
+    return True
 
 
 def _permission_error(rule: Rule, case: Case, actor: StaffUser | None) -> str | None:
