@@ -235,3 +235,50 @@ def test_worker_gives_the_reward_to_the_team_fund(browser: Any, live_server: Liv
     finally:
         phone.close()
         laptop.close()
+
+
+def test_admin_marks_a_category_for_adoption_review(browser: Any, live_server: LiveServer) -> None:
+    server = live_server
+    add_staff(server, "boss", "admin", "赵段长")
+    w = Watched(browser, server, **LAPTOP)
+    try:
+        staff_login(w, "boss")
+        p = w.page
+        p.goto("/admin#categories")
+        assert "只对此后收到的事项生效" in p.inner_text("#adoption-review-hint")
+        # 建议 is marked by the migration; 意见 is not.
+        row = p.locator("table.admin-table tr", has=p.locator("input[name=name][value=建议]"))
+        assert row.locator("[name=adoption_review]").is_checked()
+        # A new category, marked, with a wrong deadline: refused, the tick survives.
+        add = p.locator("#category-add")
+        add.locator("[name=name]").fill("合理化建议")
+        add.locator("[name=deadline_days]").fill("十")
+        add.locator("[name=adoption_review]").check()
+        add.locator("button").click()
+        p.wait_for_load_state()
+        add = p.locator("#category-add")
+        assert "整数" in p.inner_text("#category-add .form-error")
+        assert add.locator("[name=adoption_review]").is_checked()
+        w.shot("i18-admin-category-error")
+        add.locator("[name=deadline_days]").fill("10")
+        add.locator("button").click()
+        p.wait_for_url(re.compile(r"/admin\?ok=category_added#categories$"))
+        # Marking 意见 in its row: an empty name first (refused, tick kept), then right.
+        row = p.locator("table.admin-table tr", has=p.locator("input[name=name][value=意见]"))
+        row.locator("[name=adoption_review]").check()
+        row.locator("[name=name]").fill("")
+        row.locator("button").click()
+        p.wait_for_load_state()
+        form_id = p.locator(".form-error").get_attribute("id") or ""
+        f = form_id.removesuffix("-error")
+        assert p.locator(f"[form={f}][name=adoption_review]").is_checked()
+        p.locator(f"[form={f}][name=name]").fill("意见")
+        with p.expect_navigation():
+            p.locator(f"#{f} button").click()
+        assert "已保存类别" in p.inner_text("main")
+        marked = db_rows(server, "SELECT name FROM category WHERE adoption_review = 1 "
+                                 "ORDER BY name")
+        assert sorted(n for (n,) in marked) == sorted(["建议", "合理化建议", "意见"])
+        w.check_clean()
+    finally:
+        w.close()
