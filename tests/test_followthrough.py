@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -348,3 +348,35 @@ async def test_migration_marks_suggestions(app):
     case = await Case.create(id=uuid.uuid4(), receipt_hash="h" * 64, category_id=SUGGESTION,
                              body="x", status="new", received_on=workshop_today())
     assert case.adoption_review
+
+
+async def test_board_shows_adopted_and_carried_out(client):
+    receipt, case, csrf = await _setup_case(client)
+    lead = await _user("lead")
+    now = datetime.now(UTC)
+    await cases.apply(case.id, "publish", lead, now=now, tz=TZ, summary="检修库加装除湿机",
+                      show_reply=True)
+    await cases.apply(case.id, "promise", lead, now=now, tz=TZ,
+                      promised_on=workshop_today() + timedelta(days=5))
+    await cases.apply(case.id, "progress", lead, now=now, tz=TZ, body="设备已到货。")
+    item = await client.get(f"/board/{case.id}")
+    assert item.status_code == 200
+    assert re.search(r"data-badge>已采纳<", item.text)
+    assert "设备已到货" in item.text and "前完成" in item.text
+    listing = await client.get("/board")
+    assert "已采纳" in listing.text and "设备已到货" in listing.text
+    await cases.apply(case.id, "carry_out", lead, now=now, tz=TZ, body="除湿机已投用。")
+    item = await client.get(f"/board/{case.id}")
+    assert re.search(r"data-badge>已落实<", item.text) and "除湿机已投用" in item.text
+    assert "data-promise" not in item.text  # the promise is kept: no longer shown as pending
+    assert "已落实" in (await client.get("/board")).text  # the list's version changed
+    # Without the reply shown, the notes stay off the board; the badge stays.
+    await cases.apply(case.id, "publish", lead, now=now, tz=TZ, summary="检修库加装除湿机",
+                      show_reply=False)
+    item = await client.get(f"/board/{case.id}")
+    assert "已落实" in item.text and "除湿机已投用" not in item.text
+    # Not a suggestion: no badge, whatever happens.
+    other = await Case.get(id=case.id)
+    assert followthrough.board_badge(other) == "已落实"
+    other.adoption = "decline"
+    assert followthrough.board_badge(other) == ""

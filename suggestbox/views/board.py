@@ -171,9 +171,12 @@ async def board_version(workshop_id: int | None = None) -> tuple[Any, ...]:
     an answer to a 征集意见 item or a 我也遇到 press."""
     row = await published_cases(workshop_id).annotate(
         n=Count("id"), p=Max("published_at"), c=Max("closed_at"), a=Max("answered_at"),
-        s=Sum("supports")).first().values("n", "p", "c", "a", "s")
-    return (row["n"], str(row["p"]), str(row["c"]), str(row["a"]), row["s"]) if row else (
-        0, "", "", "", 0)
+        s=Sum("supports"), o=Max("carried_out_at"), w=Max("promised_on"),
+    ).first().values("n", "p", "c", "a", "s", "o", "w")
+    # 落实 and promises (issue 18) change it too; a review decision or a progress note reaches
+    # the list within CACHE_SECONDS (the item page is never cached).
+    return (row["n"], str(row["p"]), str(row["c"]), str(row["a"]), row["s"], str(row["o"]),
+            str(row["w"])) if row else (0, "", "", "", 0, "", "")
 
 
 # ---- the page cache -------------------------------------------------------------------------
