@@ -53,10 +53,12 @@ UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # The only routes that take multipart bodies with photos (and so a larger body limit).
 PHOTO_ROUTES = frozenset({"/", "/track/followup", "/staff/cases/new"})
 WORKSHOP_BOX = re.compile(r"^/w/[^/]{1,64}/$")  # a workshop's box takes photos like "/"
+CARRY_OUT = re.compile(r"^/staff/cases/[0-9a-fA-F-]{36}/carry_out$")  # 落实 with a photo
 
 
 def photo_route(path: str) -> bool:
-    return path in PHOTO_ROUTES or WORKSHOP_BOX.match(path) is not None
+    return (path in PHOTO_ROUTES or WORKSHOP_BOX.match(path) is not None
+            or CARRY_OUT.match(path) is not None)
 PHOTO_413 = ("照片太大了。请返回上一页（您写的文字还在），去掉或换一张小一点的照片再提交。")
 
 ERROR_MESSAGES = {

@@ -273,6 +273,23 @@ async def test_staff_forms_bad_input(client):
         r = await client.post(url, content=content,
                               headers={"content-type": "application/x-www-form-urlencoded"})
         assert r.status_code == 400 and "编码" in r.text
+    # The 落实 form (multipart, with photos): NUL and bad bytes in a field, a file that is not
+    # a photo, an empty text.
+    carry = f"/staff/cases/{case.id}/carry_out"
+    for body_bytes, status, text in ((b"\xff\xfe\xe4\xb8", 400, "编码"),
+                                     ("含\x00空字符".encode(), 400, "空字符")):
+        parts = [(b"csrf", csrf.encode()), (b"body", body_bytes)]
+        content = b"".join(
+            b'--BB\r\nContent-Disposition: form-data; name="' + n + b'"\r\n\r\n' + v + b"\r\n"
+            for n, v in parts) + b"--BB--\r\n"
+        r = await client.post(carry, content=content,
+                              headers={"content-type": "multipart/form-data; boundary=BB"})
+        assert r.status_code == status and text in r.text, r.text[:300]
+    r = await client.post(carry, data={"csrf": csrf, "body": "装好了"},
+                          files={"photos": ("a.jpg", b"not a photo" * 10, "image/jpeg")})
+    assert r.status_code == 422 and "照片" in r.text and "装好了" in r.text
+    r = await client.post(carry, data={"csrf": csrf, "body": ""})
+    assert r.status_code == 422 and "落实了什么" in r.text
     assert await Event.filter(case_id=case.id).count() == before_events
     _unchanged(case, await Case.get(id=case.id))
     # A refused form keeps what was typed: the date, amount and unit, the chosen decision.

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from tests.conftest import LiveServer
 from tests.test_browser import LAPTOP, PHONE, Watched, add_staff, staff_login
+from tests.test_photo_upload import jpeg
 from tests.test_worker_path_browser import db_rows, open_case, phone_submit, phone_track
 
 
@@ -30,8 +32,11 @@ def _ok(w: Watched) -> None:
 
 
 def test_suggestion_adopted_rewarded_carried_out_rated_and_claimed(
-        browser: Any, live_server: LiveServer) -> None:
+        browser: Any, live_server: LiveServer, tmp_path: Path) -> None:
     server = live_server
+    photo, fake = tmp_path / "IMG_2001.jpg", tmp_path / "notes.jpg"
+    photo.write_bytes(jpeg("green", (1200, 900)))
+    fake.write_bytes(b"not a photo at all" * 20)
     add_staff(server, "lead", "leader", "王主任")
     phone = Watched(browser, server, **PHONE)
     laptop = Watched(browser, server, **LAPTOP)
@@ -107,18 +112,28 @@ def test_suggestion_adopted_rewarded_carried_out_rated_and_claimed(
         assert "工作人员会看到您本人" in ph.inner_text("#reward")
         phone.shot("i18-track-progress")
 
-        # 落实 with its benefit (a too-long benefit first: refused, text kept).
+        # 落实 with its benefit and a photo: a file that is not a photo first, then a too-long
+        # benefit (each refused, the text kept), then right.
         p.goto(url)
         form = "form.action-carry_out"
         p.fill(f"{form} textarea[name=body]", "风幕机已安装并试运行。")
+        p.fill(f"{form} textarea[name=benefit]", "库内温度提高约 5 度。")
+        p.set_input_files(f"{form} #photos", [str(fake)])
+        _submit_form(laptop, form)
+        assert "照片" in p.inner_text(f"{form} #photos-error")
+        assert p.input_value(f"{form} textarea[name=body]") == "风幕机已安装并试运行。"
+        assert p.input_value(f"{form} textarea[name=benefit]") == "库内温度提高约 5 度。"
         p.fill(f"{form} textarea[name=benefit]", "暖" * 2001)
+        p.set_input_files(f"{form} #photos", [str(photo)])
         _submit_form(laptop, form)
         assert "效益太长了" in p.inner_text(form)
         assert p.input_value(f"{form} textarea[name=body]") == "风幕机已安装并试运行。"
         p.fill(f"{form} textarea[name=benefit]", "库内温度提高约 5 度。")
+        p.set_input_files(f"{form} #photos", [str(photo)])
         _submit_form(laptop, form)
         _ok(laptop)
         assert "已落实" in p.inner_text("[data-carried-out]")
+        assert p.locator(".timeline li:has-text('风幕机已安装') img.thumb").count() == 1
         p.fill("form.action-reply textarea[name=body]", "已安装风幕机，感谢您的建议。")
         _submit_form(laptop, "form.action-reply")
         _ok(laptop)
@@ -127,6 +142,7 @@ def test_suggestion_adopted_rewarded_carried_out_rated_and_claimed(
         # The worker rates it (no choice first: refused), after 落实, and the page says so.
         phone_track(phone, receipt)
         assert "已落实" in ph.inner_text("[data-carried-out]")
+        assert ph.locator("img[alt='落实的照片']").count() == 1
         assert "落实后评价" in ph.inner_text("#rate-when")
         ph.locator("form[action='/track/rate'] button[type=submit]").click()
         ph.wait_for_selector("p.error")

@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from tortoise.expressions import Q
 from tortoise.functions import Count
+from tortoise.transactions import in_transaction
 
 from .. import auth, cases, depot, followthrough, similar, tokens
 from ..cases import OPEN_STATUSES, RULES, STATUS_LABELS, DomainError, Status
@@ -288,6 +289,35 @@ async def case_action(request: Request) -> Response:
     return RedirectResponse(f"/staff/cases/{case.id}", status_code=303)
 
 
+async def carry_out(request: Request) -> Response:
+    """落实, with optional photos of the result (multipart; the case page's 落实 form)."""
+    from .public import _photos_of, _take_files
+
+    s = settings_of(request)
+    session, form = await staff_form(request, max_files=10)
+    case = await _case_for(request, session.user)
+    files = await _take_files(form)
+    try:
+        cleaned, photo_error = await _photos_of(files, s)
+        if photo_error:
+            raise DomainError(photo_error, field="photos")
+        body = field(form, "body")
+        if body.strip():
+            body = cases.clean_text(body, minimum=1, maximum=s.text_max * 2, label="内容")
+        async with in_transaction():
+            event = await cases.apply(case.id, "carry_out", session.user, now=now_utc(),
+                                      tz=s.tz, body=body, benefit=field(form, "benefit") or None)
+            await cases.attach_photos(case.id, event.id, cleaned)
+    except DomainError as e:
+        context = await _case_context(request, case, session)
+        context.update(error=e.message, form={k: v for k, v in form.items()
+                                              if isinstance(v, str)},
+                       failed_action="carry_out",
+                       photo_errors={"photos": e.message} if e.field == "photos" else {})
+        return render(request, "staff/case.html", context, status_code=422)
+    return RedirectResponse(f"/staff/cases/{case.id}", status_code=303)
+
+
 def _followthrough_fields(form: Any) -> dict[str, Any]:
     """承诺完成日期, 效益 and the reward's amount and unit (issue 18), parsed; checked in cases."""
     out: dict[str, Any] = {}
@@ -379,6 +409,7 @@ routes = [
     Route("/staff/cases", queue, methods=["GET"]),
     Route("/staff/cases/{case_id:str}", case_page, methods=["GET"]),
     Route("/staff/cases/{case_id:str}/act", case_action, methods=["POST"]),
+    Route("/staff/cases/{case_id:str}/carry_out", carry_out, methods=["POST"]),
     Route("/staff/photos/{photo_id:str}", photo, methods=["GET"]),
     Route("/staff/account", account_page, methods=["GET"]),
     Route("/staff/account", account, methods=["POST"]),
