@@ -295,6 +295,23 @@ def test_admin_marks_a_category_for_adoption_review(browser: Any, live_server: L
         marked = db_rows(server, "SELECT name FROM category WHERE adoption_review = 1 "
                                  "ORDER BY name")
         assert sorted(n for (n,) in marked) == sorted(["建议", "合理化建议", "意见"])
+
+        # Where rewards are claimed: too long first (refused, everything kept), then right.
+        p.goto("/admin/org")
+        p.fill("#org-name", "某某供电段")
+        p.fill("#org-reward-desk", "段工会办公室" * 12)
+        with p.expect_navigation():
+            p.click("form[action='/admin/org'] button[type=submit]")
+        assert "领取地点最多" in p.inner_text("#reward-desk-error")
+        assert p.input_value("#org-name") == "某某供电段"
+        assert p.input_value("#org-reward-desk") == "段工会办公室" * 12
+        w.shot("i18-org-desk-error")
+        p.fill("#org-reward-desk", "段工会办公室（周一至周五 9:00–11:00）")
+        with p.expect_navigation():
+            p.click("form[action='/admin/org'] button[type=submit]")
+        assert "已保存" in p.inner_text("main")
+        p.goto("/staff/rewards")
+        assert "段工会办公室（周一至周五 9:00–11:00）" in p.inner_text("main")
         w.check_clean()
     finally:
         w.close()
