@@ -112,6 +112,11 @@ TOTAL_DEFINITIONS: dict[str, str] = {
     "reward_points_claimed": "本月领取的奖励中以“积分”计的合计。",
     "rewards_team_fund": "本月提交人选择捐入班组基金的奖励件数（不需要露面）。",
 }
+# What a total counts when it is not cases (the exports' 指标 column).
+TOTAL_UNITS: dict[str, str] = {
+    "reward_yuan_given": "金额（元）", "reward_points_given": "积分",
+    "reward_yuan_claimed": "金额（元）", "reward_points_claimed": "积分",
+}
 RATE_LABELS: dict[str, str] = {
     "response": "响应率",
     "on_time": "按时答复率",

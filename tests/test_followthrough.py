@@ -397,3 +397,31 @@ async def test_board_shows_adopted_and_carried_out(client):
     assert followthrough.board_badge(other) == "已落实"
     other.adoption = "decline"
     assert followthrough.board_badge(other) == ""
+
+
+async def test_exports_carry_the_new_figures(app):
+    import io
+
+    from openpyxl import load_workbook
+
+    from suggestbox import xlsx
+    from suggestbox.report_export import figures_csv, figures_rows
+
+    w = World(await add_user("lead", "leader"))
+    await build_march(w)
+    r = await workshop_report(MARCH, tz=TZ, now=local(2026, 4, 1, 9))
+    rows = {(row[0], row[2], row[3]): row for row in figures_rows(r)[1:]}
+    assert rows[("总量", "建议数", "件数")][4] == 5
+    assert rows[("总量", "奖励金额（元）", "金额（元）")][4] == 80
+    assert rows[("总量", "奖励积分", "积分")][4] == 200
+    assert rows[("总量", "月末逾期承诺", "件数")][4] == 1
+    adoption = rows[("比率", "采纳率", "百分比")]
+    assert (adoption[4], adoption[7], adoption[8]) == (75.0, 3, 4)
+    carried = rows[("比率", "落实率", "百分比")]
+    assert (carried[4], carried[7], carried[8]) == (33.3, 1, 3)
+    assert "往后改" in carried[9]
+    text = figures_csv(r).decode("utf-8-sig")
+    assert "比率,2026-03,采纳率,百分比,75.0," in text
+    book = load_workbook(io.BytesIO(xlsx.workbook([("数字", figures_rows(r))])))
+    got = next(row for row in book["数字"].iter_rows(values_only=True) if row[2] == "采纳率")
+    assert (got[4], got[7], got[8]) == (75.0, 3, 4)
