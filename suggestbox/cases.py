@@ -279,6 +279,8 @@ async def _promise(step: Step) -> None:
         raise DomainError("承诺完成日期不能早于今天。", field="promised_on")
     if day > step.today + timedelta(days=3660):
         raise DomainError("承诺完成日期太远了。", field="promised_on")
+    if day == step.case.promised_on:
+        raise DomainError("承诺完成日期没有变化。", field="promised_on")
     step.changed["promised_on"] = day
     step.detail = followthrough.PROMISE_DETAIL.format(day=day.isoformat())
     step.body = f"承诺 {day.isoformat()} 前完成" + (f"：{step.body}" if step.body else "")

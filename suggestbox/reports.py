@@ -155,6 +155,7 @@ def rate_definitions(limit_days: int) -> dict[str, str]:
             "承诺完成日期在本月的承诺中，在承诺日期当天或之前落实的个数 ÷ "
             "承诺完成日期在本月的承诺个数。"
             "每次承诺都计：把承诺日期往后改，原来那次承诺到期未落实仍计为未按期落实。"
+            "承诺日期当天或之前已合并为重复件（或不予受理）的不计入。"
         ),
     }
 
@@ -707,14 +708,17 @@ def _fold_case(u: _FollowUnit, events: list[dict[str, Any]], w: _Window) -> None
     done_day = _date(done["day"]) if done is not None else None
     promises = [(e, followthrough.parse_promise(e["detail"])) for e in events
                 if e["action"] == "promise"]
+    ended_on = next((_date(e["day"]) for e in events if e["action"] in ("merge", "reject")),
+                    None)
     for _, day in promises:
+        if ended_on is not None and day is not None and ended_on <= day:
+            continue  # merged as a duplicate (or rejected) by then: the promise lapsed
         if day is not None and w.d0 <= day < w.d1:
             u.promises_due += 1
             if done_day is not None and done_day <= day:
                 u.promises_kept += 1
     last_day = promises[-1][1] if promises else None
-    ended = any(e["action"] in ("merge", "reject") for e in events)
-    if last_day is not None and last_day < w.d1 and done is None and not ended:
+    if last_day is not None and last_day < w.d1 and done is None and ended_on is None:
         u.add("promises_overdue")
     # Rewards: the standing reward at the month's end (a later review of 暂不采纳 cancels an
     # unclaimed one), counted in the month of the case's first reward.

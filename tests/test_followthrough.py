@@ -72,6 +72,11 @@ async def build_march(w: World) -> None:
     await w.staff("C1", "reply", local(2026, 3, 5), body="月底前更换。")
     await w.staff("C1", "promise", local(2026, 3, 5), promised_on=D(2026, 3, 31))
     await w.submitter("C1", "rate", D(2026, 3, 6), rating="basic")
+    # A promise on a case merged as a duplicate before its date: it lapses (not due, not late).
+    await w.new("C2", D(2026, 3, 7), cat=1)
+    await w.staff("C2", "accept", local(2026, 3, 7))
+    await w.staff("C2", "promise", local(2026, 3, 8), promised_on=D(2026, 3, 27))
+    await w.staff("C2", "merge", local(2026, 3, 20), merge_into=w.ids["C1"].hex[:8].upper())
 
 
 async def build_april(w: World) -> None:
@@ -154,6 +159,7 @@ async def test_rules_refuse_what_would_game_the_figures(app):
                                     reward_unit="yuan")
     # A promise in the past; a reward without a unit or out of range.
     assert "不能早于今天" in await refused("C1", "promise", lead, t, promised_on=D(2026, 3, 30))
+    assert "没有变化" in await refused("S3", "promise", lead, t, promised_on=D(2026, 4, 10))
     assert "单位" in await refused("S3", "reward", lead, t, reward_amount=5, reward_unit="kg")
     assert "整数" in await refused("S3", "reward", lead, t, reward_amount=0, reward_unit="yuan")
     # C1 has an open promise: it is not closed before 落实.
