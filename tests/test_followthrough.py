@@ -431,3 +431,17 @@ async def test_exports_carry_the_new_figures(app):
     book = load_workbook(io.BytesIO(xlsx.workbook([("数字", figures_rows(r))])))
     got = next(row for row in book["数字"].iter_rows(values_only=True) if row[2] == "采纳率")
     assert (got[4], got[7], got[8]) == (75.0, 3, 4)
+
+
+async def test_queue_and_case_page_show_overdue_promises(client):
+    receipt, case, csrf = await _setup_case(client)
+    # A promise made a week ago for yesterday (set directly: the form refuses past days).
+    await Case.filter(id=case.id).update(promised_on=workshop_today() - timedelta(days=1))
+    queue = await client.get("/staff/cases")
+    assert "承诺逾期未落实 1 件" in queue.text and case.number in queue.text
+    page = await client.get(f"/staff/cases/{case.id}")
+    assert "承诺逾期" in page.text
+    tracked = await track(client, receipt)
+    assert "已过承诺日期，尚未落实" in tracked.text
+    await Case.filter(id=case.id).update(promised_on=workshop_today())
+    assert "承诺逾期" not in (await client.get("/staff/cases")).text
