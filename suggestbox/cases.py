@@ -109,6 +109,9 @@ class Rule:
     # The event keeps the day only, though staff record it: it is when a worker came to the
     # desk (reward_claim), a worker's action (DESIGN.md §1.3).
     day_only: bool = False
+    # Any leader or admin may do it, whatever unit the case is in: the reward desk (often the
+    # 段工会 desk, which sees no workshop's cases) confirms a claim by the receipt a worker shows.
+    any_unit: bool = False
 
 
 def _s(*states: Status) -> frozenset[Status]:
@@ -426,7 +429,7 @@ RULES: dict[str, Rule] = {
     "decline": Rule("暂不采纳", FOLLOW, None, STAFF, _decline, needs_body=True, public=True),
     "reward": Rule("奖励", FOLLOW | {Status.CLOSED}, None, STAFF, _reward, public=True),
     "reward_claim": Rule("领取奖励", ALL - {Status.MERGED}, None, STAFF, _reward_claim,
-                         public=True, day_only=True),
+                         public=True, day_only=True, any_unit=True),
     "reward_donate": Rule("奖励捐入班组基金", ALL - {Status.MERGED}, None, SUBMITTER,
                           _reward_donate, public=True),
 }
@@ -678,7 +681,7 @@ def _permission_error(rule: Rule, case: Case, actor: StaffUser | None) -> str | 
     role = role_of(actor)
     if role not in rule.roles:
         return f"您没有权限执行“{rule.label}”。"
-    if actor is not None and not may_see(actor, case):
+    if actor is not None and not rule.any_unit and not may_see(actor, case):
         return "找不到这件事。"
     if role == "handler" and actor is not None and case.assignee_id != actor.id:  # type: ignore[attr-defined]
         return "这件事没有交办给您。"

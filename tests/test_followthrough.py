@@ -445,3 +445,31 @@ async def test_queue_and_case_page_show_overdue_promises(client):
     assert "已过承诺日期，尚未落实" in tracked.text
     await Case.filter(id=case.id).update(promised_on=workshop_today())
     assert "承诺逾期" not in (await client.get("/staff/cases")).text
+
+
+async def test_the_union_desk_confirms_a_workshop_case_it_cannot_otherwise_see(app, client):
+    from suggestbox import auth, depot
+
+    receipt, case, csrf = await _setup_case(client)
+    lead = await _user("lead")
+    await cases.apply(case.id, "reward", lead, now=datetime.now(UTC), tz=TZ,
+                      reward_amount=30, reward_unit="yuan")
+    union = await depot.add_unit("gonghui", "段工会", depot.DESK)
+    await auth.add_user("desk", "leader", "correct-horse-9", "工会干事", unit=union)
+    async with make_client(app) as desk:
+        desk_csrf = await login(desk, "desk")
+        # The case itself stays out of the desk's sight.
+        assert (await desk.get(f"/staff/cases/{case.id}")).status_code == 404
+        found = await desk.post("/staff/rewards", data={"csrf": desk_csrf, "step": "find",
+                                                        "receipt": receipt})
+        assert found.status_code == 200 and "30 元" in found.text
+        assert "除湿机" not in found.text  # never the text
+        done = await desk.post("/staff/rewards", data={
+            "csrf": desk_csrf, "step": "confirm", "receipt": receipt, "handed": "1"})
+        assert done.status_code == 303
+    assert (await Case.get(id=case.id)).reward_state == "claimed"
+    # A handler cannot confirm claims.
+    await add_user("fixer", "handler")
+    async with make_client(app) as fixer:
+        await login(fixer, "fixer")
+        assert (await fixer.get("/staff/rewards")).status_code == 403

@@ -35,8 +35,11 @@ async def desk_page(request: Request) -> Response:
 async def _find(receipt: str, session: Any, secret_key: str) -> Case:
     if not receipt.strip():
         raise DomainError("请输入回执码。", field="receipt")
+    # Any leader or admin, of any unit (the 段工会 desk sees no workshop's cases otherwise):
+    # the worker is standing there with the receipt. The page shows the number, the category
+    # and the reward, never the text.
     case = await cases.find_by_receipt(secret_key, receipt)
-    if case is None or not cases.may_see(session.user, case):
+    if case is None:
         raise DomainError("没有找到与这个回执码对应的事项，请核对后重试。", field="receipt")
     if case.reward_state is None:
         raise DomainError(f"事项 {case.number} 没有奖励。", field="receipt")
