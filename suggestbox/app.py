@@ -53,10 +53,12 @@ UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # The only routes that take multipart bodies with photos (and so a larger body limit).
 PHOTO_ROUTES = frozenset({"/", "/track/followup", "/staff/cases/new"})
 WORKSHOP_BOX = re.compile(r"^/w/[^/]{1,64}/$")  # a workshop's box takes photos like "/"
+CARRY_OUT = re.compile(r"^/staff/cases/[0-9a-fA-F-]{36}/carry_out$")  # 落实 with a photo
 
 
 def photo_route(path: str) -> bool:
-    return path in PHOTO_ROUTES or WORKSHOP_BOX.match(path) is not None
+    return (path in PHOTO_ROUTES or WORKSHOP_BOX.match(path) is not None
+            or CARRY_OUT.match(path) is not None)
 PHOTO_413 = ("照片太大了。请返回上一页（您写的文字还在），去掉或换一张小一点的照片再提交。")
 
 ERROR_MESSAGES = {
@@ -249,7 +251,7 @@ async def healthz(request: Request) -> Response:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     from . import worker
-    from .views import admin, board, channels, intake, posters, public, setup, staff
+    from .views import admin, board, channels, intake, posters, public, rewards, setup, staff
     from .views import reports as report_views
     from .views import year as year_views
 
@@ -282,6 +284,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *intake.routes,  # before staff: /staff/cases/new is not a case id
         *staff.routes,
         *year_views.routes,  # before the monthly ones: /staff/reports/{month} takes "2025"
+        *rewards.routes,
         *report_views.routes,
         *admin.routes,
         *board.routes,

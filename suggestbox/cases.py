@@ -20,7 +20,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from . import notify, receipts, tokens, urgency
+from . import followthrough, notify, receipts, tokens, urgency
 from .models import (
     Case,
     Category,
@@ -83,6 +83,11 @@ class Args:
     photo_ids: tuple[str, ...] = ()
     level_id: int | None = None  # escalate: the ladder's level
     due_key: str | None = None  # escalate: level, case and deadline (sent once per key)
+    # 落实 and rewards (issue 18).
+    promised_on: date | None = None
+    benefit: str | None = None
+    reward_amount: int | None = None
+    reward_unit: str | None = None
 
 
 @dataclass
@@ -116,6 +121,12 @@ class Rule:
     public: bool = False  # the event's body is shown to the submitter
     needs_assignee: bool = False
     text_from_summary: bool = False  # the event's body is the form's summary (publish)
+    # The event keeps the day only, though staff record it: it is when a worker came to the
+    # desk (reward_claim), a worker's action (DESIGN.md §1.3).
+    day_only: bool = False
+    # Any leader or admin may do it, whatever unit the case is in: the reward desk (often the
+    # 段工会 desk, which sees no workshop's cases) confirms a claim by the receipt a worker shows.
+    any_unit: bool = False
 
 
 def _s(*states: Status) -> frozenset[Status]:
@@ -180,8 +191,15 @@ async def _reply(step: Step) -> None:
 
 async def _close(step: Step) -> None:
     case, window = step.case, step.args.rating_window_days
-    if case.rating not in ("satisfied", "basic") and case.answered_at is not None and (
-        step.now - case.answered_at < timedelta(days=window)
+    if case.carried_out_at is None and case.promised_on is not None:
+        raise DomainError("承诺的事还没有落实；落实后才能办结。")
+    if case.carried_out_at is None and followthrough.is_adopted(case):
+        raise DomainError("采纳的建议还没有落实；落实后才能办结。")
+    # The worker may rate after the answer or after 落实: the window runs from the later one.
+    rated_from = max((t for t in (case.answered_at, case.carried_out_at) if t is not None),
+                     default=None)
+    if case.rating not in ("satisfied", "basic") and rated_from is not None and (
+        step.now - rated_from < timedelta(days=window)
     ):
         raise DomainError(f"提交人尚未评价；答复满 {window} 天后才能在未评价的情况下办结。")
     step.changed["closed_at"] = step.now
@@ -205,14 +223,22 @@ async def _rate(step: Step) -> None:
     if rating not in ("satisfied", "basic"):
         raise DomainError("请选择评价。", field="rating")
     step.changed.update(rating=rating, rated_on=step.today)
-    step.body = RATINGS[rating] + (f"：{step.body}" if step.body else "")
+    step.body = RATINGS[rating] + _rated_after(step) + (f"：{step.body}" if step.body else "")
+
+
+def _rated_after(step: Step) -> str:
+    """Which the rating is of, when 落实 is tracked: the work carried out, or the answer while a
+    promise is still open (a case without either reads as before: a rating of the answer)."""
+    if step.case.carried_out_at is not None:
+        return "（落实后评价）"
+    return "（答复后评价）" if step.case.promised_on is not None else ""
 
 
 async def _rate_unsatisfied(step: Step) -> None:
     _not_rated_yet(step)
     await _reopen(step)
     step.changed.update(rating="unsatisfied", rated_on=step.today)
-    step.body = f"不满意：{step.body}"
+    step.body = f"不满意{_rated_after(step)}：{step.body}"
 
 
 async def _urge(step: Step) -> None:
@@ -238,9 +264,21 @@ async def _escalate(step: Step) -> None:
     await EscalationStep.create(id=step.args.due_key[:160], case_id=step.case.id,
                                 using_db=step.conn)
     category = await Category.get(id=step.case.category_id).using_db(step.conn)  # type: ignore[attr-defined]
-    due = urgency.due_at(step.case, category, step.tz)
+    # The deadline's ladder, or a promise's (承诺完成日期): the key names which due moment.
+    deadline = urgency.due_at(step.case, category, step.tz)
+    promised = urgency.promise_due(step.case, step.tz)
+    dues = [d for d in (deadline, promised) if d is not None]
+    due = next((d for d in dues if step.args.due_key.endswith(d.astimezone(UTC).isoformat())),
+               dues[0] if dues else None)
     if due is None or step.now < due + timedelta(hours=level.after_hours):
         raise DomainError("这件事还没有到这一级升级的时间。")
+    if due is promised:
+        step.extra.update(target=level.target, promise=True,
+                          late=f"承诺 {step.case.promised_on} 完成，已逾期 "
+                               f"{max(1, (step.now - due).days + 1)} 天")
+        step.body = f"承诺逾期升级：{LADDER_TARGETS.get(level.target, level.target)}" + (
+            f"（逾期后 {level.after_hours} 小时）" if level.after_hours else "（逾期时）")
+        return
     hours = urgency.limit_hours(step.case, category)
     # Never a time of day in a message (DESIGN.md §1.7): an urgent case's limit in hours.
     step.extra.update(
@@ -290,6 +328,130 @@ async def _unpublish(step: Step) -> None:
     step.changed.update(published=False, published_at=None)
 
 
+# ---- 落实, adoption review, rewards (issue 18; shared parts in followthrough.py) --------------
+
+def _not_carried_out(step: Step) -> None:
+    if step.case.carried_out_at is not None:
+        raise DomainError("这件事已经落实了。")
+
+
+async def _promise(step: Step) -> None:
+    """承诺完成日期: a day not in the past; a new promise replaces the old one (the old one
+    stays in the events, and the report counts it)."""
+    _not_carried_out(step)
+    day = step.args.promised_on
+    if day is None:
+        raise DomainError("请填写承诺完成日期。", field="promised_on")
+    if day < step.today:
+        raise DomainError("承诺完成日期不能早于今天。", field="promised_on")
+    if day > step.today + timedelta(days=3660):
+        raise DomainError("承诺完成日期太远了。", field="promised_on")
+    if day == step.case.promised_on:
+        raise DomainError("承诺完成日期没有变化。", field="promised_on")
+    step.changed["promised_on"] = day
+    step.detail = followthrough.PROMISE_DETAIL.format(day=day.isoformat())
+    step.body = f"承诺 {day.isoformat()} 前完成" + (f"：{step.body}" if step.body else "")
+
+
+async def _progress(step: Step) -> None:
+    _not_carried_out(step)
+
+
+async def _carry_out(step: Step) -> None:
+    """落实: done on the shop floor. An adoption-reviewed case must be adopted first."""
+    _not_carried_out(step)
+    case = step.case
+    if case.adoption_review and not followthrough.is_adopted(case):
+        raise DomainError("暂不采纳的建议不落实。" if case.adoption == "decline"
+                          else "这条建议还没有采纳评审；采纳后才能落实。")
+    step.changed["carried_out_at"] = step.now
+    benefit = (step.args.benefit or "").strip()
+    if benefit:
+        benefit = clean_text(benefit, minimum=1, maximum=2000, label="效益")
+        step.changed["benefit"] = benefit
+        step.body = f"{step.body}\n效益：{benefit}"
+
+
+async def _review(step: Step, decision: str) -> None:
+    case = step.case
+    if not case.adoption_review:
+        raise DomainError("这个类别的事项不做采纳评审。")
+    if case.adoption == decision:
+        raise DomainError(f"已经是“{followthrough.ADOPTION_LABELS[decision]}”了。")
+    if decision == "decline":
+        if case.carried_out_at is not None:
+            raise DomainError("已落实的建议不能改为暂不采纳。")
+        if case.reward_state in ("claimed", "team_fund"):
+            raise DomainError("奖励已经发放，不能改为暂不采纳。")
+        if case.reward_state == "offered":
+            step.changed.update(reward_state=None, reward_amount=None, reward_unit=None)
+            step.detail = "原定奖励随之取消"
+    step.changed["adoption"] = decision
+    step.body = f"{followthrough.ADOPTION_LABELS[decision]}：{step.body}"
+
+
+async def _adopt(step: Step) -> None:
+    await _review(step, "adopt")
+
+
+async def _adopt_partial(step: Step) -> None:
+    await _review(step, "adopt_partial")
+
+
+async def _decline(step: Step) -> None:
+    await _review(step, "decline")
+
+
+async def _reward(step: Step) -> None:
+    """A reward for an adopted suggestion (or a change of it, until it is claimed)."""
+    case, a = step.case, step.args
+    if not followthrough.is_adopted(case):
+        raise DomainError("只有采纳（含部分采纳）的建议才能奖励。")
+    if case.reward_state in ("claimed", "team_fund"):
+        raise DomainError("奖励" + followthrough.REWARD_STATES[case.reward_state]
+                          + "，不能再改。")
+    if a.reward_unit not in followthrough.REWARD_UNITS:
+        raise DomainError("请选择奖励的单位（元或积分）。", field="reward_unit")
+    if a.reward_amount is None or not 0 < a.reward_amount <= followthrough.REWARD_MAX:
+        raise DomainError(f"请填写奖励数额：1 到 {followthrough.REWARD_MAX} 的整数。",
+                          field="reward_amount")
+    if case.reward_state == "offered" and (case.reward_amount, case.reward_unit) == (
+            a.reward_amount, a.reward_unit):
+        raise DomainError("奖励没有变化。", field="reward_amount")
+    step.changed.update(reward_amount=a.reward_amount, reward_unit=a.reward_unit,
+                        reward_state="offered")
+    shown = followthrough.reward_text(a.reward_amount, a.reward_unit)
+    step.detail = followthrough.REWARD_DETAIL.format(
+        amount=a.reward_amount, unit=followthrough.REWARD_UNITS[a.reward_unit])
+    step.body = f"奖励 {shown}" + (f"：{step.body}" if step.body else "")
+
+
+def _reward_waiting(step: Step) -> None:
+    state = step.case.reward_state
+    if state is None:
+        raise DomainError("这件事没有奖励。")
+    if state != "offered":
+        raise DomainError("奖励" + followthrough.REWARD_STATES[state] + "。")
+
+
+async def _reward_claim(step: Step) -> None:
+    """Claimed at the desk: the day only, no name."""
+    _reward_waiting(step)
+    step.changed.update(reward_state="claimed", reward_settled_on=step.today)
+    step.body = "奖励 " + followthrough.reward_text(step.case.reward_amount,
+                                                  step.case.reward_unit) + " 已领取"
+
+
+async def _reward_donate(step: Step) -> None:
+    """The worker gives the reward to the team fund (班组基金) instead of showing up."""
+    _reward_waiting(step)
+    step.changed.update(reward_state="team_fund", reward_settled_on=step.today)
+    step.body = "奖励 " + followthrough.reward_text(step.case.reward_amount,
+                                                  step.case.reward_unit) + " 捐入班组基金"
+
+
+FOLLOW = _s(Status.ACCEPTED, Status.IN_PROGRESS, Status.ANSWERED)
+
 RULES: dict[str, Rule] = {
     "submit": Rule("提交", frozenset(), Status.NEW, SUBMITTER, public=True),
     "accept": Rule("受理并交办", _s(Status.NEW), Status.ACCEPTED, STAFF, _accept,
@@ -318,9 +480,26 @@ RULES: dict[str, Rule] = {
                                 Status.CLOSED), None, STAFF, _publish,
                     needs_body=True, text_from_summary=True),
     "unpublish": Rule("撤销公示", ALL, None, STAFF, _unpublish),
+    # 落实 (issue 18): with or after the answer.
+    "promise": Rule("承诺完成日期", FOLLOW, None, ANY_STAFF, _promise, public=True),
+    "progress": Rule("整改进度", FOLLOW, None, ANY_STAFF, _progress, needs_body=True,
+                     public=True),
+    "carry_out": Rule("落实", FOLLOW, None, ANY_STAFF, _carry_out, needs_body=True,
+                      public=True),
+    # Adoption review (采纳评审) of suggestions: leaders (and admins) decide.
+    "adopt": Rule("采纳", FOLLOW, None, STAFF, _adopt, needs_body=True, public=True),
+    "adopt_partial": Rule("部分采纳", FOLLOW, None, STAFF, _adopt_partial, needs_body=True,
+                          public=True),
+    "decline": Rule("暂不采纳", FOLLOW, None, STAFF, _decline, needs_body=True, public=True),
+    "reward": Rule("奖励", FOLLOW | {Status.CLOSED}, None, STAFF, _reward, public=True),
+    "reward_claim": Rule("领取奖励", ALL - {Status.MERGED}, None, STAFF, _reward_claim,
+                         public=True, day_only=True, any_unit=True),
+    "reward_donate": Rule("奖励捐入班组基金", ALL - {Status.MERGED}, None, SUBMITTER,
+                          _reward_donate, public=True),
     # 催一下 from /track once the deadline has passed; the ladder's steps, by the worker.
     "urge": Rule("催办", _s(*OPEN_STATUSES), None, SUBMITTER, _urge, public=True),
-    "escalate": Rule("超期升级", _s(*OPEN_STATUSES), None, SYSTEM, _escalate),
+    # Deadlines of open cases, and promises (承诺完成日期) of answered ones too.
+    "escalate": Rule("超期升级", _s(*OPEN_STATUSES, Status.ANSWERED), None, SYSTEM, _escalate),
 }
 # Who hears of a ladder step (EscalationLevel.target).
 LADDER_TARGETS: dict[str, str] = {
@@ -328,10 +507,13 @@ LADDER_TARGETS: dict[str, str] = {
     "unit": "通知本单位领导群",
     "depot": "通知段领导群",
 }
+# The review's decisions are offered as one form on the case page.
+REVIEW_ACTIONS = ("adopt", "adopt_partial", "decline")
 
 # Actions a staff member picks on the case page, in display order.
 STAFF_ACTIONS = ["accept", "start", "reply", "transfer", "return", "close", "reopen", "reject",
-                 "reconsider", "merge", "note"]
+                 "reconsider", "merge", "note", "promise", "progress", "carry_out", "adopt",
+                 "adopt_partial", "decline", "reward"]
 
 
 class DomainError(Exception):
@@ -498,13 +680,15 @@ async def submitter_act(
     Returns False when this form was already used (a replayed or doubled POST); raises
     DomainError when the request is refused. The token row and the event share a transaction.
     """
-    if action not in ("followup", "rate", "urge"):
+    if action not in ("followup", "rate", "urge", "reward_donate"):
         raise DomainError("未知的操作。")
     if action == "urge":
         body = ""
     if action == "followup" and photos and not body.strip():
         body = "（补充照片）"
-    if action == "followup" or body.strip():
+    if action == "reward_donate":
+        body = ""
+    elif action == "followup" or body.strip():
         body = clean_text(body, minimum=1, maximum=max_length,
                           label="补充说明" if action == "followup" else "意见")
     try:
@@ -560,7 +744,24 @@ def role_of(actor: StaffUser | None, system: bool = False) -> str:
 
 def allowed_actions(case: Case, actor: StaffUser) -> list[str]:
     """Staff actions the actor may offer on this case (the same checks ``apply`` makes)."""
-    return [a for a in STAFF_ACTIONS if _permission_error(RULES[a], case, actor) is None]
+    return [a for a in STAFF_ACTIONS if _permission_error(RULES[a], case, actor) is None
+            and _applicable(a, case)]
+
+
+def _applicable(action: str, case: Case) -> bool:
+    """Whether the case page offers an issue-18 action at all (``apply`` refuses the rest with
+    a message anyway): the review for adoption-reviewed cases, 落实 until it is done, a reward
+    for adopted suggestions until it is handed over."""
+    if action in REVIEW_ACTIONS:
+        return bool(case.adoption_review)
+    if action in ("promise", "progress"):
+        return case.carried_out_at is None
+    if action == "carry_out":
+        return case.carried_out_at is None and (
+            not case.adoption_review or followthrough.is_adopted(case))
+    if action == "reward":
+        return followthrough.is_adopted(case) and case.reward_state in (None, "offered")
+    return True
 
 
 def _permission_error(rule: Rule, case: Case, actor: StaffUser | None,
@@ -568,7 +769,7 @@ def _permission_error(rule: Rule, case: Case, actor: StaffUser | None,
     role = role_of(actor, system)
     if role not in rule.roles:
         return f"您没有权限执行“{rule.label}”。"
-    if actor is not None and not may_see(actor, case):
+    if actor is not None and not rule.any_unit and not may_see(actor, case):
         return "找不到这件事。"
     if role == "handler" and actor is not None and case.assignee_id != actor.id:  # type: ignore[attr-defined]
         return "这件事没有交办给您。"
@@ -596,6 +797,10 @@ async def apply(
     level_id: int | None = None,
     due_key: str | None = None,
     system: bool = False,
+    promised_on: date | None = None,
+    benefit: str | None = None,
+    reward_amount: int | None = None,
+    reward_unit: str | None = None,
 ) -> Event:
     """Apply one action to a case and append its event, atomically; raise DomainError if refused.
 
@@ -609,7 +814,9 @@ async def apply(
     args = Args(assignee_id=assignee_id, deadline=deadline, merge_into=merge_into,
                 rating=rating, summary=summary, show_reply=show_reply,
                 rating_window_days=rating_window_days, photo_ids=photo_ids,
-                level_id=level_id, due_key=due_key)
+                level_id=level_id, due_key=due_key,
+                promised_on=promised_on, benefit=benefit, reward_amount=reward_amount,
+                reward_unit=reward_unit)
     if rule.text_from_summary:
         # The public summary is the event's text (the board never shows the original).
         body = clean_text(summary, minimum=1, maximum=4000, label="公示摘要") \
@@ -638,7 +845,8 @@ async def apply(
             case, action, actor, conn=conn,
             from_status=case.status if rule.target is not None else None, to_status=rule.target,
             body=step.body, detail=step.detail, public=rule.public,
-            at=day_start(step.today, tz) if actor is None and not system else now,
+            at=day_start(step.today, tz) if (actor is None and not system) or rule.day_only
+            else now,
             by_submitter=actor is None and not system,
         )
         await notify.enqueue_for_event(case, action, actor, conn=conn, today=step.today, tz=tz,
@@ -720,6 +928,11 @@ def _body_prompt(action: str) -> str:
         "followup": "请填写补充说明。",
         "rate_unsatisfied": "选择“不满意”时，请说明哪里不满意，我们会重新办理。",
         "publish": "请填写公示摘要。",
+        "progress": "请填写整改进度（提交人能看到）。",
+        "carry_out": "请写明落实了什么（提交人能看到）。",
+        "adopt": "请写明采纳评审的理由（提交人能看到）。",
+        "adopt_partial": "请写明采纳评审的理由（提交人能看到）。",
+        "decline": "请写明采纳评审的理由（提交人能看到）。",
     }.get(action, "请填写内容。")
 
 

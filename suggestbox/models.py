@@ -50,6 +50,9 @@ class Category(Model):
     urgent = fields.BooleanField(default=False, db_default=False)
     respond_hours = fields.IntField(null=True)  # accept within N hours
     answer_hours = fields.IntField(null=True)  # answer within N hours
+    # Cases of this category go through adoption review (采纳评审: 采纳 / 部分采纳 / 暂不采纳);
+    # 建议 is marked by default. Read into each case when it is received (Case.adoption_review).
+    adoption_review = fields.BooleanField(default=False, db_default=False)
 
     class Meta:
         table = "category"
@@ -191,6 +194,22 @@ class Case(Model):
     clock_at = fields.DatetimeField(null=True)
     # 催办: presses of 催一下 on /track (at most one per case and day).
     urges = fields.IntField(default=0, db_default=0)
+    # ---- 落实, adoption review and rewards (followthrough.py) ----
+    # Fixed when the case is received, from its category (an admin marking a category later
+    # does not change earlier cases, so 建议数 of a past month stays put).
+    adoption_review = fields.BooleanField(default=False, db_default=False)
+    # adopt | adopt_partial | decline (the latest review); None: not reviewed.
+    adoption = fields.CharField(max_length=16, null=True)
+    # 承诺完成日期 (the latest promise) and when it was carried out (落实, a staff action).
+    promised_on = fields.DateField(null=True)
+    carried_out_at = fields.DatetimeField(null=True)
+    benefit = fields.TextField(null=True)  # 效益: the outcome note
+    # A reward: a whole number of 元 or 积分 (reward_unit "yuan" | "points").
+    reward_amount = fields.IntField(null=True)
+    reward_unit = fields.CharField(max_length=8, null=True)
+    # offered | claimed (at the desk) | team_fund (given to 班组基金); day precision only.
+    reward_state = fields.CharField(max_length=16, null=True)
+    reward_settled_on = fields.DateField(null=True)
 
     class Meta:
         table = "case"
@@ -397,6 +416,11 @@ async def _case_in_workshop(sender: type[Case], instance: Case, using_db: Any,
     if instance.source_id is None:  # type: ignore[attr-defined]
         qr = await Source.filter(key="qr").using_db(using_db).first()
         instance.source_id = qr.id if qr else None
+    if not instance._saved_in_db and not instance.adoption_review:
+        # A new case: adoption review if its category asks for it (fixed from now on).
+        instance.adoption_review = await Category.filter(
+            id=instance.category_id, adoption_review=True  # type: ignore[attr-defined]
+        ).using_db(using_db).exists()
 
 
 class SlipCode(Model):

@@ -219,7 +219,8 @@ async def _ladder_channels(case: Case, target: str, conn: BaseDBAsyncClient | No
 async def _escalation(case: Case, cat: str, number: str, extra: dict[str, Any], *,
                       conn: BaseDBAsyncClient | None, today: date, tz: ZoneInfo) -> int:
     who = await _label(case.assignee_id, conn) if case.assignee_id else "（未交办）"  # type: ignore[attr-defined]
-    title = "案件超期未受理（升级提醒）" if case.status == "new" else "案件已超期（升级提醒）"
+    title = "承诺逾期未落实（升级提醒）" if extra.get("promise") else \
+        "案件超期未受理（升级提醒）" if case.status == "new" else "案件已超期（升级提醒）"
     lines = [f"编号：{number}", f"类别：{cat}", f"承办人：{who}"]
     if extra.get("deadline"):
         lines.append(f"办理期限：{extra['deadline']}")

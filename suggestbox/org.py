@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +19,7 @@ from .cases import DomainError
 from .models import SetupToken, SiteSetting, StaffUser
 
 NAME_MAX = 64
+DESK_MAX = 64
 PHONE = re.compile(r"^[0-9+][0-9 ()+\-–转]{2,30}$")
 SETUP_HOURS = 24
 
@@ -26,6 +28,7 @@ SETUP_HOURS = 24
 class Org:
     name: str = ""
     phone: str = ""  # 紧急情况电话; empty when not set
+    reward_desk: str = ""  # where rewards are claimed (issue 18); empty: 工会窗口
 
     @property
     def title(self) -> str:
@@ -33,26 +36,37 @@ class Org:
 
 
 async def get_org() -> Org:
-    rows = {s.key: s.value for s in await SiteSetting.filter(key__in=["name", "phone"])}
-    return Org(name=rows.get("name", ""), phone=rows.get("phone", ""))
+    rows = {s.key: s.value for s in await SiteSetting.filter(
+        key__in=["name", "phone", "reward_desk"])}
+    return Org(name=rows.get("name", ""), phone=rows.get("phone", ""),
+               reward_desk=rows.get("reward_desk", ""))
 
 
-def check_org(name: str, phone: str) -> Org:
-    """Validate what an admin typed; raise DomainError (field = name | phone)."""
+def check_org(name: str, phone: str, reward_desk: str = "") -> Org:
+    """Validate what an admin typed; raise DomainError (field = name | phone | reward_desk)."""
     name = " ".join(name.split())
     phone = phone.strip()
+    reward_desk = " ".join(reward_desk.split())
+    if len(reward_desk) > DESK_MAX:
+        raise DomainError(f"领取地点最多 {DESK_MAX} 个字。", field="reward_desk")
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in reward_desk):
+        raise DomainError("领取地点包含不可见的字符，请删除后再保存。", field="reward_desk")
     if len(name) > NAME_MAX:
         raise DomainError(f"单位名称最多 {NAME_MAX} 个字。", field="name")
     if phone and not PHONE.fullmatch(phone):
         raise DomainError("电话号码只能包含数字、空格、“-”、“+”和括号，例如 0571-12345678。",
                           field="phone")
-    return Org(name=name, phone=phone)
+    return Org(name=name, phone=phone, reward_desk=reward_desk)
 
 
-async def set_org(name: str, phone: str) -> Org:
-    org = check_org(name, phone)
+async def set_org(name: str, phone: str, reward_desk: str | None = None) -> Org:
+    """Save the settings; ``reward_desk`` None keeps the one saved (the command line)."""
+    if reward_desk is None:
+        reward_desk = (await get_org()).reward_desk
+    org = check_org(name, phone, reward_desk)
     async with in_transaction():
-        for key, value in (("name", org.name), ("phone", org.phone)):
+        for key, value in (("name", org.name), ("phone", org.phone),
+                           ("reward_desk", org.reward_desk)):
             await SiteSetting.update_or_create(defaults={"value": value}, key=key)
     return org
 

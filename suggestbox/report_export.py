@@ -18,6 +18,7 @@ from .reports import (
     TIME_DEFINITIONS,
     TOTAL_DEFINITIONS,
     TOTAL_LABELS,
+    TOTAL_UNITS,
     ListedCase,
     Report,
     TeamTable,
@@ -73,7 +74,8 @@ def figures_rows(report: Report) -> list[list[Any]]:
 
     for name, label in TOTAL_LABELS.items():
         cur, prev = r.figures.totals[name], r.previous.totals[name]
-        row("总量", month, label, "件数", cur, prev=prev, change=cur - prev,
+        row("总量", month, label, TOTAL_UNITS.get(name, "件数"), cur, prev=prev,
+            change=cur - prev,
             note=TOTAL_DEFINITIONS[name])
     defs = rate_definitions(r.response_limit_days)
     for name, label in RATE_LABELS.items():

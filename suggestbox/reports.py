@@ -42,6 +42,7 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from . import followthrough
 from .cases import RULES, day_start, local_today
 from .models import Category, Source, Team
 from .months import Month, last_complete_quarter, last_complete_year
@@ -70,6 +71,19 @@ TOTAL_LABELS: dict[str, str] = {
     "supports": "我也遇到",
     "urges": "催办",
     "urged_cases": "被催办的案件",
+    # 落实, adoption review and rewards (issue 18).
+    "suggestions": "建议数",
+    "reviewed": "采纳评审",
+    "adopted": "采纳（含部分采纳）",
+    "carried_out": "落实",
+    "promises_overdue": "月末逾期承诺",
+    "rewards_given": "奖励（件）",
+    "reward_yuan_given": "奖励金额（元）",
+    "reward_points_given": "奖励积分",
+    "rewards_claimed": "奖励已领取（件）",
+    "reward_yuan_claimed": "已领取金额（元）",
+    "reward_points_claimed": "已领取积分",
+    "rewards_team_fund": "奖励捐入班组基金（件）",
 }
 TOTAL_DEFINITIONS: dict[str, str] = {
     "received": "收到日期在本月的案件数。",
@@ -85,12 +99,35 @@ TOTAL_DEFINITIONS: dict[str, str] = {
                 "（每个浏览器每条只计一次；按天记录，不记录是谁）。",
     "urges": "本月提交人在查进度页按“催一下”的次数（超过办理期限后才能按，每件每天最多一次）。",
     "urged_cases": "本月至少被催办一次的案件数。",
+    "suggestions": "收到日期在本月、需要采纳评审的案件数（“建议”类别，及管理员标记为需要采纳评审的"
+                   "类别；按收到时类别的标记计，以后改标记不影响已收到的案件）。",
+    "reviewed": "本月作出采纳评审（采纳、部分采纳或暂不采纳）的案件数；"
+                "同一案件本月评审多次只计一次。",
+    "adopted": "本月作出采纳评审的案件中，本月最后一次评审为采纳或部分采纳的件数"
+               "（先采纳、同月又改为暂不采纳的不计）。",
+    "carried_out": "本月有“落实”操作的案件数（每件只能落实一次）。",
+    "promises_overdue": "月末（下月 1 日零时）已过承诺完成日期、仍未落实的案件数"
+                        "（按月末以前最后一次承诺的日期；合并为重复件或不予受理的不计）。",
+    "rewards_given": "首次确定奖励在本月、且到月末奖励仍有效（没有因改为暂不采纳而取消）的案件数。",
+    "reward_yuan_given": "上一行案件中以“元”计的奖励，按月末的数额合计。",
+    "reward_points_given": "上一行案件中以“积分”计的奖励，按月末的数额合计。",
+    "rewards_claimed": "本月在领取处凭回执码领取奖励的案件数（只记日期，不记姓名）。",
+    "reward_yuan_claimed": "本月领取的奖励中以“元”计的合计。",
+    "reward_points_claimed": "本月领取的奖励中以“积分”计的合计。",
+    "rewards_team_fund": "本月提交人选择捐入班组基金的奖励件数（不需要露面）。",
+}
+# What a total counts when it is not cases (the exports' 指标 column).
+TOTAL_UNITS: dict[str, str] = {
+    "reward_yuan_given": "金额（元）", "reward_points_given": "积分",
+    "reward_yuan_claimed": "金额（元）", "reward_points_claimed": "积分",
 }
 RATE_LABELS: dict[str, str] = {
     "response": "响应率",
     "on_time": "按时答复率",
     "resolution": "解决率",
     "satisfaction": "满意率",
+    "adoption": "采纳率",
+    "carried_out": "落实率",
 }
 
 
@@ -113,6 +150,16 @@ def rate_definitions(limit_days: int) -> dict[str, str]:
         "satisfaction": (
             "本月作出评价的案件中（同一案件以本月最后一次评价为准），"
             "（满意 + 基本满意）件数 ÷ 评价件数。"
+        ),
+        "adoption": (
+            "本月作出采纳评审的案件中，本月最后一次评审为采纳或部分采纳的件数 ÷ 本月评审的件数"
+            "（即“采纳”÷“采纳评审”）。"
+        ),
+        "carried_out": (
+            "承诺完成日期在本月的承诺中，在承诺日期当天或之前落实的个数 ÷ "
+            "承诺完成日期在本月的承诺个数。"
+            "每次承诺都计：把承诺日期往后改，原来那次承诺到期未落实仍计为未按期落实。"
+            "承诺日期当天或之前已合并为重复件（或不予受理）的不计入。"
         ),
     }
 
@@ -547,6 +594,7 @@ async def _figures_by_unit(db: _Db, month: Month, limit_days: int) -> dict[int, 
         return {_int(r["unit"]): r for r in rows}
 
     got_u, end_u, due_u, closed_u = by_unit(got), by_unit(end), by_unit(due), by_unit(closed)
+    follow = await _followthrough_by_unit(db, w)
     # 我也遇到 presses on days in the month (stored per day, never finer).
     supported = {_int(r["unit"]): _int(r["n"]) for r in await db.rows(
         "SELECT c.unit_id AS unit, SUM(s.count) AS n FROM support s "  # noqa: S608
@@ -571,17 +619,132 @@ async def _figures_by_unit(db: _Db, month: Month, limit_days: int) -> dict[int, 
             "supports": supported.get(unit, 0),
             "urges": a.get("urge", [0, 0])[1],
             "urged_cases": a.get("urge", [0, 0])[0],
+            **follow.get(unit, _FollowUnit()).totals(),
         }
         rates = {
             "response": Rate(_int(g.get("responded")), received),
             "on_time": Rate(_int(d.get("ok")), _int(d.get("due"))),
             "resolution": Rate(_int(c.get("good")), _int(c.get("n"))),
             "satisfaction": Rate(rt.get("satisfied", 0) + rt.get("basic", 0), sum(rt.values())),
+            **follow.get(unit, _FollowUnit()).rates(),
         }
         activity = [(r["cat"], r["team"], str(r["action"]), _int(r["cases"])) for r in cells
                     if _int(r["unit"]) == unit and r["action"] in ("reply", "close")]
         out[unit] = Figures(month, totals, rates, activity)
     return out
+
+
+# ---- 落实, adoption review and rewards (issue 18) ---------------------------------------------
+
+REVIEW_SQL = "(" + ",".join(f"'{a}'" for a in followthrough.ADOPTION_LABELS) + ")"
+
+
+@dataclass
+class _FollowUnit:
+    counts: dict[str, int] = field(default_factory=dict)
+    promises_due: int = 0
+    promises_kept: int = 0
+
+    def add(self, name: str, n: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + n
+
+    def totals(self) -> dict[str, int]:
+        names = ("suggestions", "reviewed", "adopted", "carried_out", "promises_overdue",
+                 "rewards_given", "reward_yuan_given", "reward_points_given", "rewards_claimed",
+                 "reward_yuan_claimed", "reward_points_claimed", "rewards_team_fund")
+        return {n: self.counts.get(n, 0) for n in names}
+
+    def rates(self) -> dict[str, Rate]:
+        return {"adoption": Rate(self.counts.get("adopted", 0), self.counts.get("reviewed", 0)),
+                "carried_out": Rate(self.promises_kept, self.promises_due)}
+
+
+async def _followthrough_by_unit(db: _Db, w: _Window) -> dict[int, _FollowUnit]:
+    """建议数, 采纳评审, 采纳, 落实, promises (落实率, overdue at month end) and rewards, per unit.
+
+    Only events up to the month's end are read (and ``received_on`` and the case's adoption
+    flag, fixed when it arrived), so a past month prints the same numbers again. Reviews,
+    promises and rewards are few (a depot reports hundreds a year): the event rows are read
+    and folded here rather than in SQL."""
+    p = w.params()
+    scope = db.in_units("c.unit_id")
+    out: dict[int, _FollowUnit] = {u: _FollowUnit() for u in db.units}
+
+    def unit(r: dict[str, Any]) -> _FollowUnit:
+        return out.setdefault(_int(r["unit"]), _FollowUnit())
+
+    for r in await db.rows(
+        "SELECT c.unit_id AS unit, COUNT(*) AS n FROM \"case\" c "  # noqa: S608
+        "WHERE c.adoption_review = TRUE AND c.received_on >= :d0 AND c.received_on < :d1 "
+        f"AND {scope} GROUP BY c.unit_id", **p):
+        unit(r).add("suggestions", _int(r["n"]))
+    # Every event of the cases that have a promise, a review or a reward, up to the month's
+    # end, in each case's order.
+    rows = await db.rows(
+        "SELECT c.unit_id AS unit, e.case_id AS cid, e.seq AS seq, e.action AS action, "  # noqa: S608
+        f"e.detail AS detail, {db.local_date('e.at')} AS day, "
+        "CASE WHEN e.at >= :t0 THEN 1 ELSE 0 END AS in_month "
+        "FROM event e JOIN \"case\" c ON c.id = e.case_id WHERE e.at < :t1 "
+        f"AND {scope} AND e.action IN ('promise','carry_out','merge','reject','reward',"
+        f"'reward_claim','reward_donate','adopt','adopt_partial','decline') "
+        "AND EXISTS (SELECT 1 FROM event x WHERE x.case_id = e.case_id AND x.action IN "
+        "('promise','carry_out','reward','adopt','adopt_partial','decline') AND x.at < :t1) "
+        "ORDER BY e.case_id, e.seq", **p)
+    by_case: dict[Any, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_case.setdefault(r["cid"], []).append(r)
+    for events in by_case.values():
+        _fold_case(unit(events[0]), events, w)
+    return out
+
+
+def _fold_case(u: _FollowUnit, events: list[dict[str, Any]], w: _Window) -> None:
+    def month(e: dict[str, Any]) -> bool:
+        return bool(_int(e["in_month"]))
+
+    reviews = [e for e in events if e["action"] in followthrough.ADOPTION_LABELS]
+    in_month = [e for e in reviews if month(e)]
+    if in_month:
+        u.add("reviewed")
+        if in_month[-1]["action"] in followthrough.ADOPTED:
+            u.add("adopted")
+    done = next((e for e in events if e["action"] == "carry_out"), None)
+    if done is not None and month(done):
+        u.add("carried_out")
+    done_day = _date(done["day"]) if done is not None else None
+    promises = [(e, followthrough.parse_promise(e["detail"])) for e in events
+                if e["action"] == "promise"]
+    ended_on = next((_date(e["day"]) for e in events if e["action"] in ("merge", "reject")),
+                    None)
+    for _, day in promises:
+        if ended_on is not None and day is not None and ended_on <= day:
+            continue  # merged as a duplicate (or rejected) by then: the promise lapsed
+        if day is not None and w.d0 <= day < w.d1:
+            u.promises_due += 1
+            if done_day is not None and done_day <= day:
+                u.promises_kept += 1
+    last_day = promises[-1][1] if promises else None
+    if last_day is not None and last_day < w.d1 and done is None and ended_on is None:
+        u.add("promises_overdue")
+    # Rewards: the standing reward at the month's end (a later review of 暂不采纳 cancels an
+    # unclaimed one), counted in the month of the case's first reward.
+    amount: tuple[int, str] | None = None
+    first_reward: dict[str, Any] | None = None
+    for e in events:
+        if e["action"] == "reward":
+            amount = followthrough.parse_reward(e["detail"])
+            first_reward = first_reward or e
+        elif e["action"] == "decline" and amount is not None:
+            amount = None
+        elif e["action"] in ("reward_claim", "reward_donate") and month(e) and amount:
+            if e["action"] == "reward_donate":
+                u.add("rewards_team_fund")
+            else:
+                u.add("rewards_claimed")
+                u.add(f"reward_{amount[1]}_claimed", amount[0])
+    if first_reward is not None and month(first_reward) and amount is not None:
+        u.add("rewards_given")
+        u.add(f"reward_{amount[1]}_given", amount[0])
 
 
 async def _times(db: _Db, w: _Window) -> tuple[Spread, Spread]:

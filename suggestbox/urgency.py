@@ -67,6 +67,15 @@ def due_at(case: Case, category: Category, tz: ZoneInfo) -> datetime | None:
     return datetime.combine(deadline + timedelta(days=1), time(0, 0), tzinfo=tz)
 
 
+def promise_due(case: Case, tz: ZoneInfo) -> datetime | None:
+    """When a promise (承诺完成日期, issue 18) not yet carried out falls due: the end of its day.
+    It climbs the escalation ladder like a deadline."""
+    if case.promised_on is None or case.carried_out_at is not None or case.status in (
+            "merged", "rejected"):
+        return None
+    return datetime.combine(case.promised_on + timedelta(days=1), time(0, 0), tzinfo=tz)
+
+
 def overdue(case: Case, category: Category, now: datetime, tz: ZoneInfo) -> bool:
     due = due_at(case, category, tz)
     return due is not None and now >= due

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 from tortoise.exceptions import IntegrityError
 
-from . import cases, notify, privacy, urgency
+from . import cases, followthrough, notify, privacy, urgency
 from .cases import purge_used_tokens
 from .intake import purge_slips
 from .models import Case, EscalationLevel, EscalationStep
@@ -84,6 +84,11 @@ async def _past_due(settings: Settings, now: datetime, days: bool) -> list[tuple
                 due = urgency.due_at(case, case.category, tz)
                 if due is not None:
                     found.append((case, due))
+    if days:  # promises (承诺完成日期) not carried out by their day, like day-based deadlines
+        for case in await followthrough.overdue_promises(now.astimezone(tz).date()):
+            due = urgency.promise_due(case, tz)
+            if due is not None:
+                found.append((case, due))
     for case in await Case.filter(status__in=list(OPEN), clock_at__not_isnull=True
                                   ).select_related("category"):
         due = urgency.due_at(case, case.category, tz)

@@ -259,3 +259,57 @@ def test_depot_pages_keep_no_identity(live_server: LiveServer) -> None:
         web.close()
         staff.close()
     assert_server_kept_no_identity(server, receipt, ua, text, "unit")
+
+
+async def test_rewards_claimed_or_given_to_the_team_fund_keep_no_identity(
+        app: Any, settings: Settings) -> None:
+    """Issue 18: two adopted suggestions with rewards; one claimed at the desk with the
+    receipt, the other given to the team fund from the worker's phone. No receipt, address or
+    agent in any table, and the worker's side of both is stored at day precision only."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from suggestbox import cases
+    from suggestbox.models import Event, StaffUser
+
+    tz = ZoneInfo("Asia/Shanghai")
+    await add_user("lead", "leader")
+    ua = user_agent()
+    transport = httpx.ASGITransport(app=app, client=(ADDRESS, 61235))
+    headers = {"user-agent": ua, "referer": "http://198.51.100.77/qr-scan"}
+    tag = uuid.uuid4().hex[:6]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                 headers=headers) as web, \
+            httpx.AsyncClient(transport=transport, base_url="http://testserver") as staff:
+        receipts = []
+        for text in (f"建议食堂增加夜班窗口 {tag}", f"建议工具间加装照明 {tag}"):
+            page = await web.get("/")
+            r = await web.post("/", data={"token": form_token(page.text), "category": "2",
+                                          "body": text})
+            assert r.status_code == 303
+            m = RECEIPT_RE.search((await web.get("/receipt")).text)
+            assert m
+            receipts.append(m.group(1))
+            case = await Case.get(body=text)
+            lead = await StaffUser.get(username="lead")
+            now = datetime.now(UTC)
+            await cases.apply(case.id, "accept", lead, now=now, tz=tz, assignee_id=lead.id)
+            await cases.apply(case.id, "adopt", lead, now=now, tz=tz, body="采纳。")
+            await cases.apply(case.id, "reward", lead, now=now, tz=tz, reward_amount=20,
+                              reward_unit="yuan")
+        csrf = await login(staff, "lead")
+        r = await staff.post("/staff/rewards", data={"csrf": csrf, "step": "confirm",
+                                                     "receipt": receipts[0], "handed": "1"})
+        assert r.status_code == 303
+        t = form_token((await web.get("/track")).text)
+        r = await web.post("/track/reward_donate", data={"token": t, "receipt": receipts[1],
+                                                         "confirm": "1"})
+        assert r.status_code == 200 and "捐入班组基金" in r.text
+    for event in await Event.filter(action__in=["reward_claim", "reward_donate"]):
+        assert event.at.astimezone(tz).time() == datetime.min.time(), event.action
+    tables, dump = await orm_dump(settings)
+    assert f"建议食堂增加夜班窗口 {tag}" in dump
+    needles = {f"receipt {n} form {i}": f for n, rc in enumerate(receipts)
+               for i, f in enumerate(receipt_forms(rc))}
+    needles.update(address=ADDRESS, user_agent=ua, ua_probe=ua.rsplit("/", 1)[1])
+    assert_absent(dump, needles, "the dump after rewards")

@@ -191,7 +191,15 @@ async def test_storage_order_rebuild_keeps_data_and_foreign_keys(tmp_path):
         # Later migrations add columns (0011: unit_id, workshop_id → the default workshop;
         # 0012: source_id → 扫码, supports → 0; 0014: clock_at → NULL, urges → 0).
         assert [row[:len(before[0])] for row in after] == before
-        assert [row[len(before[0]):] for row in after] == [(1, 1, 1, 0, None, 0)]
+        n = len(before[0])
+        assert [row[n:n + 4] for row in after] == [(1, 1, 1, 0)]
+        # 0015 (落实, adoption review, rewards): its category is not 建议, nothing set.
+        cols = [r[1] for r in conn.execute('PRAGMA table_info("case")')]
+        row = dict(zip(cols, after[0], strict=True))
+        assert row["adoption_review"] == 0 and row["promised_on"] is None
+        assert row["reward_state"] is None and row["carried_out_at"] is None
+        # 0014 (urgency): no clock, no 催办.
+        assert row["clock_at"] is None and row["urges"] == 0
         assert conn.execute("SELECT COUNT(*) FROM used_form_token").fetchone() == (1,)
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         conn.execute("PRAGMA foreign_keys = ON")

@@ -175,15 +175,24 @@ async def build_world() -> World:
     return w
 
 
+# Issue 18's figures (tests/test_followthrough.py): nothing reviewed, promised or rewarded here.
+NO_FOLLOW = {"reviewed": 0, "adopted": 0, "carried_out": 0, "promises_overdue": 0,
+             "rewards_given": 0, "reward_yuan_given": 0, "reward_points_given": 0,
+             "rewards_claimed": 0, "reward_yuan_claimed": 0, "reward_points_claimed": 0,
+             "rewards_team_fund": 0}
 MARCH_TOTALS = {
     "received": 12, "accepted": 7, "rejected": 1, "answered": 6, "closed": 4,
     "open_at_end": 6, "overdue_at_end": 2, "reopened": 1, "merged": 1,
-    "supports": 0, "urges": 3, "urged_cases": 2,
+        "supports": 0, "urges": 3, "urged_cases": 2,
+    "suggestions": 5,  # category 2 is 建议: C3, C5, C11, C13, C14
+    **NO_FOLLOW,
 }
 FEB_TOTALS = {
     "received": 3, "accepted": 2, "rejected": 0, "answered": 2, "closed": 1,
     "open_at_end": 2, "overdue_at_end": 0, "reopened": 1, "merged": 0,
-    "supports": 0, "urges": 0, "urged_cases": 0,
+        "supports": 0, "urges": 0, "urged_cases": 0,
+    "suggestions": 1,  # P2
+    **NO_FOLLOW,
 }
 NOW = datetime(2026, 5, 3, 4, 0, tzinfo=UTC)
 
@@ -199,10 +208,12 @@ async def test_hand_computed_month(app):
         "on_time": (4, 8, "50.0%"),
         "resolution": (3, 4, "75.0%"),
         "satisfaction": (2, 3, "66.7%"),
+        "adoption": (0, 0, "—"),
+        "carried_out": (0, 0, "—"),
     }
     prev = {k: (v.num, v.den) for k, v in r.previous.rates.items()}
     assert prev == {"response": (2, 3), "on_time": (1, 1), "resolution": (1, 1),
-                    "satisfaction": (1, 2)}
+                    "satisfaction": (1, 2), "adoption": (0, 0), "carried_out": (0, 0)}
     assert r.rate_delta("response") == "0" and r.rate_delta("on_time") == "-50.0 个百分点"
     assert r.delta("received") == "+9"
     # Days to respond: 0,0,0,0,1,1,1 (C5 merged),3,10; days to answer: 4,5,6,11,17.
@@ -501,6 +512,7 @@ async def test_april_figures_are_event_derived_and_stay_put(app):
         "resolution": (1, 2),
         # Last rating in April: G 不满意, S 满意.
         "satisfaction": (1, 2),
+        "adoption": (0, 0), "carried_out": (0, 0),
     }
     totals = first.figures.totals
     assert (totals["received"], totals["merged"], totals["closed"], totals["reopened"],

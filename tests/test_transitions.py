@@ -8,7 +8,7 @@ writes nothing.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -35,6 +35,8 @@ async def _prepare(action: str, case: Case) -> None:
     """催办 and the ladder need a case past its deadline."""
     if action in ("urge", "escalate"):
         await Case.filter(id=case.id).update(deadline=date(2001, 1, 1))
+    if action == "escalate" and case.status == Status.ANSWERED:  # a promise not kept
+        await Case.filter(id=case.id).update(promised_on=date(2001, 1, 1))
 
 
 async def _case_in(state: Status, leader: StaffUser, handler: StaffUser, main: Case) -> Case:
@@ -65,8 +67,26 @@ def _actor(action: str, leader: StaffUser, handler: StaffUser) -> StaffUser | No
     return handler if "leader" not in roles else leader
 
 
+# What the new actions of issue 18 need besides the state: a suggestion (adoption review), an
+# adopted one (reward), an offered reward (claim, donate). Set on the case before the action.
+PRECONDITIONS: dict[str, dict] = {
+    "adopt": {"adoption_review": True},
+    "adopt_partial": {"adoption_review": True},
+    "decline": {"adoption_review": True},
+    "carry_out": {"adoption_review": True, "adoption": "adopt"},
+    "reward": {"adoption_review": True, "adoption": "adopt"},
+    "reward_claim": {"adoption_review": True, "adoption": "adopt", "reward_amount": 50,
+                     "reward_unit": "yuan", "reward_state": "offered"},
+    "reward_donate": {"adoption_review": True, "adoption": "adopt", "reward_amount": 50,
+                      "reward_unit": "points", "reward_state": "offered"},
+}
+
+
 def _args(action: str, handler: StaffUser, other: StaffUser, main: Case) -> dict:
     return {
+        "promise": {"promised_on": cases.local_today(TZ) + timedelta(days=3)},
+        "reward": {"reward_amount": 100, "reward_unit": "yuan", "body": "按奖励办法"},
+        "reward_claim": {}, "reward_donate": {},
         "accept": {"assignee_id": handler.id},
         "transfer": {"assignee_id": other.id},
         "merge": {"merge_into": main.number},
@@ -90,6 +110,8 @@ async def test_every_action_from_every_state(app):
         for state in Status:
             case = await _case_in(state, leader, handler, main)
             await _prepare(action, case)
+            if action in PRECONDITIONS:
+                await Case.filter(id=case.id).update(**PRECONDITIONS[action])
             before = await Event.filter(case_id=case.id).count()
             actor = _actor(action, leader, handler)
             kwargs = _args(action, handler, other, main)
@@ -129,9 +151,18 @@ async def test_wrong_role_is_refused_and_writes_nothing(app):
         ("rate_unsatisfied", leader, Status.ANSWERED), ("return", leader, Status.ACCEPTED),
         ("publish", handler, Status.ANSWERED), ("unpublish", handler, Status.ANSWERED),
         ("urge", leader, Status.ACCEPTED), ("escalate", leader, Status.NEW),
+        # Issue 18: the review and rewards are the leaders'; donating the reward the worker's;
+        # 落实 and promises the handler's (a submitter may not).
+        ("adopt", handler, Status.IN_PROGRESS), ("adopt_partial", handler, Status.ANSWERED),
+        ("decline", handler, Status.IN_PROGRESS), ("reward", handler, Status.ANSWERED),
+        ("reward_claim", handler, Status.ANSWERED), ("reward_claim", None, Status.ANSWERED),
+        ("reward_donate", leader, Status.ANSWERED), ("promise", None, Status.ANSWERED),
+        ("progress", None, Status.IN_PROGRESS), ("carry_out", None, Status.ANSWERED),
     ]
     for action, actor, state in attempts:
         case = await _case_in(state, leader, handler, main)
+        if action in PRECONDITIONS:
+            await Case.filter(id=case.id).update(**PRECONDITIONS[action])
         assert state in RULES[action].sources, action
         before = await Event.filter(case_id=case.id).count()
         with pytest.raises(DomainError) as refused:

@@ -416,3 +416,29 @@ async def test_admin_sets_urgency_and_the_ladder_with_errors_kept(napp):
     got = sorted(await EscalationLevel.filter(unit_id=None).values_list("after_hours", "target"))
     assert got == [(0, "unit"), (72, "depot")]
 
+
+
+async def test_a_promise_past_its_date_climbs_the_ladder(napp, nsettings, hook):
+    """Issue 18's 承诺完成日期 not carried out by its day escalates like a deadline."""
+    s = nsettings.with_(notify_hour=8)
+    leader = await add_user("lead", "leader")
+    await channel(hook, "wecom", "/group?key=g")
+    case = await seed_case("食堂饭菜太咸了，希望改进。", category_id=1)
+    now = datetime.now(UTC)
+    await cases.apply(case.id, "accept", leader, now=now, tz=TZ, assignee_id=leader.id)
+    await cases.apply(case.id, "reply", leader, now=now, tz=TZ, body="下周起调整。")
+    day = workshop_today()
+    await Case.filter(id=case.id).update(promised_on=day - timedelta(days=2))
+    await OutboxMessage.all().delete()
+    assert await worker.remind(s, at(day, 9)) == 1
+    assert await worker.remind(s, at(day, 10)) == 0  # once per level and promise
+    (step,) = await Event.filter(case_id=case.id, action="escalate")
+    assert step.body == "超期升级：通知本单位领导群（到期时）".replace("超期", "承诺逾期").replace(
+        "（到期时）", "（逾期时）")
+    await notify.deliver_due(s, now=at(day, 9))
+    (message,) = hook.requests
+    text = message.json["markdown"]["content"]
+    assert "承诺逾期未落实（升级提醒）" in text and "已逾期 2 天" in text
+    # Carried out: nothing more climbs.
+    await Case.filter(id=case.id).update(carried_out_at=now)
+    assert await worker.remind(s, at(day + timedelta(days=2), 9)) == 0

@@ -280,6 +280,7 @@ async def categories(request: Request) -> Response:
         order = await _int_field(form, "sort_order", "排序", -999, 999)
         active = field(form, "active") == "1"
         hours = await _urgency_fields(form)
+        review = field(form, "adoption_review") == "1"
         if category_id:
             category = await Category.get_or_none(id=parse_id(category_id) or 0)
             # A workshop admin edits the workshop's own categories, not the depot defaults.
@@ -287,12 +288,13 @@ async def categories(request: Request) -> Response:
             if category is None or (home_of(session) is not None and owner != home_of(session)):
                 raise HTTPException(404)
             await Category.filter(id=category.id).update(
-                name=name, deadline_days=days, sort_order=order, active=active, **hours)
+                name=name, deadline_days=days, sort_order=order, active=active,
+                adoption_review=review, **hours)
         else:
             workshop = await _unit_field(form, session, "workshop", allow_none=True,
                                          kind=depot.WORKSHOP)
             await Category.create(name=name, deadline_days=days, sort_order=order, active=True,
-                                  workshop=workshop, **hours)
+                                  workshop=workshop, adoption_review=review, **hours)
     except IntegrityError:
         return await _refused(request, session, form, target, "这个类别名称已经存在。", "name")
     except (DomainError, ValueError) as e:

@@ -15,7 +15,7 @@ import hmac
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from tortoise.functions import Count, Max, Sum
 
-from .. import cases, depot, org, supports
+from .. import cases, depot, followthrough, org, supports
 from ..cases import DomainError
 from ..models import Case, Category, Event, Photo, Unit
 from ..templating import render
@@ -105,6 +105,12 @@ def published_cases(workshop_id: int | None = None) -> Any:
 class BoardItem:
     case: Case
     reply: str | None  # the latest reply, when the leader chose to show it
+    # 整改进度 and 落实 notes (issue 18), oldest first, shown with the reply: (day, label, text).
+    progress: list[tuple[Any, str, str]] = field(default_factory=list)
+
+    @property
+    def badge(self) -> str:
+        return followthrough.board_badge(self.case)
 
 
 async def _with_replies(rows: list[Case]) -> list[BoardItem]:
@@ -118,7 +124,17 @@ async def _with_replies(rows: list[Case]) -> list[BoardItem]:
             key = str(r["case_id"])
             if key not in latest or r["seq"] > latest[key][0]:
                 latest[key] = (r["seq"], r["body"] or "")
-    return [BoardItem(c, latest[str(c.id)][1] if str(c.id) in latest else None) for c in rows]
+    notes: dict[str, list[tuple[Any, str, str]]] = {}
+    if wanted:
+        for e in await Event.filter(case_id__in=wanted, action__in=list(PROGRESS_LABELS),
+                                    public=True).order_by("seq"):
+            notes.setdefault(str(e.case_id), []).append(  # type: ignore[attr-defined]
+                (e.at, PROGRESS_LABELS[e.action], e.body or ""))
+    return [BoardItem(c, latest[str(c.id)][1] if str(c.id) in latest else None,
+                      notes.get(str(c.id), [])) for c in rows]
+
+
+PROGRESS_LABELS = {"promise": "承诺", "progress": "整改进度", "carry_out": "已落实"}
 
 
 @dataclass
@@ -155,9 +171,12 @@ async def board_version(workshop_id: int | None = None) -> tuple[Any, ...]:
     an answer to a 征集意见 item or a 我也遇到 press."""
     row = await published_cases(workshop_id).annotate(
         n=Count("id"), p=Max("published_at"), c=Max("closed_at"), a=Max("answered_at"),
-        s=Sum("supports")).first().values("n", "p", "c", "a", "s")
-    return (row["n"], str(row["p"]), str(row["c"]), str(row["a"]), row["s"]) if row else (
-        0, "", "", "", 0)
+        s=Sum("supports"), o=Max("carried_out_at"), w=Max("promised_on"),
+    ).first().values("n", "p", "c", "a", "s", "o", "w")
+    # 落实 and promises (issue 18) change it too; a review decision or a progress note reaches
+    # the list within CACHE_SECONDS (the item page is never cached).
+    return (row["n"], str(row["p"]), str(row["c"]), str(row["a"]), row["s"], str(row["o"]),
+            str(row["w"])) if row else (0, "", "", "", 0, "", "")
 
 
 # ---- the page cache -------------------------------------------------------------------------

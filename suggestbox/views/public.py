@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import cases, depot, notify, org, photos, receipts, similar, tokens, urgency
+from .. import cases, depot, followthrough, notify, org, photos, receipts, similar, tokens, urgency
 from ..cases import DomainError, Status
 from ..models import Case, Photo, Team, Unit, UsedFormToken
 from ..settings import Settings
@@ -347,6 +347,13 @@ async def _track_context(request: Request, case: Case, receipt: str) -> dict[str
         "can_urge": shown is case and urgency.overdue(case, case.category, now_utc(), tz),
         "urged_today": shown is case and any(
             e.action == "urge" and e.at.astimezone(tz).date() == today(request) for e in events),
+        # 落实, adoption review, rewards (issue 18). A reward is the reader's own case's.
+        "adoption_labels": followthrough.ADOPTION_LABELS,
+        "reward_units": followthrough.REWARD_UNITS,
+        "reward_states": followthrough.REWARD_STATES,
+        "promise_overdue": followthrough.promise_overdue(shown, today(request)),
+        "can_donate": case.reward_state == "offered" and case.status != Status.MERGED,
+        "reward_desk": await followthrough.reward_desk(),
     }
 
 
@@ -409,7 +416,7 @@ async def track_action(request: Request) -> Response:
     found = await _lookup(request, receipt)
     if isinstance(found, Response):
         return found
-    if action not in ("followup", "rate", "urge"):
+    if action not in ("followup", "rate", "urge", "reward_donate"):
         raise HTTPException(404)
     if not await followup_allowed(request):
         return render(request, "error.html",
@@ -424,6 +431,8 @@ async def track_action(request: Request) -> Response:
     done = False
     if nonce is None:
         errors["form"] = "页面已过期，请重新提交。"
+    elif action == "reward_donate" and field(form, "confirm") != "1":
+        errors["donate"] = "请勾选确认：奖励捐入班组基金后不能再领取。"
     elif photo_error:
         errors["photos"] = photo_error
     else:
@@ -441,6 +450,8 @@ async def track_action(request: Request) -> Response:
         notice = "已催办：承办人和负责的领导会收到提醒。明天还没有答复的话，可以再催一次。"
     elif done and action == "followup":
         notice = "已补充，谢谢。"
+    elif done and action == "reward_donate":
+        notice = "奖励已捐入班组基金，谢谢。没有人知道是您。"
     elif done and found.rating == "unsatisfied":
         notice = ("已收到您的评价：不满意。这件事已退回重新办理，"
                   "办理后会再次答复您，届时可以重新评价。")

@@ -55,11 +55,12 @@ async def org_save(request: Request) -> Response:
     session, form = await staff_form(request, "admin")
     _depot_admin(session)
     try:
-        await org.set_org(field(form, "name"), field(form, "phone"))
+        await org.set_org(field(form, "name"), field(form, "phone"), field(form, "reward_desk"))
     except DomainError as e:
         return render(request, "admin/org.html", {
             "me": session.user, "csrf": session.csrf,
-            "org": org.Org(name=field(form, "name")[:200], phone=field(form, "phone")[:200]),
+            "org": org.Org(name=field(form, "name")[:200], phone=field(form, "phone")[:200],
+                           reward_desk=field(form, "reward_desk")[:200]),
             "errors": {e.field or "form": e.message}}, 422)
     return RedirectResponse("/admin/org?saved=1", status_code=303)
 

@@ -12,8 +12,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from tortoise.expressions import Q
 from tortoise.functions import Count
+from tortoise.transactions import in_transaction
 
-from .. import auth, cases, depot, similar, tokens, urgency
+from .. import auth, cases, depot, followthrough, similar, tokens, urgency
 from ..cases import OPEN_STATUSES, RULES, STATUS_LABELS, DomainError, Status
 from ..models import Case, Category, Photo, Source, StaffUser, Team, Unit
 from ..templating import render
@@ -163,7 +164,10 @@ async def queue(request: Request) -> Response:
     if shown_unit is not None:
         query["w"] = shown_unit.code
     named = await depot.units_named(list(scope.units))
+    late = [c for c in await followthrough.overdue_promises(today(request), units)
+            if user.role != "handler" or c.assignee_id == user.id]  # type: ignore[attr-defined]
     return render(request, "staff/queue.html", {
+        "late_promises": late, "late_promise_ids": {c.id for c in late},
         "units": named, "shown_unit": shown_unit, "depot": scope.depot,
         "me": user, "csrf": session.csrf, "rows": rows, "counts": counts,
         "total": sum(counts.values()), "filters": filters, "query": query,
@@ -262,6 +266,10 @@ async def _case_context(request: Request, case: Case, session: Any) -> dict[str,
             include_published=False, exclude=[case.id], limit=SIMILAR_LIMIT)
         if case.status in OPEN_STATUSES and user.role != "handler" else [],
         "photos": await Photo.filter(case_id=case.id).only("id", "event_id", "published"),
+        "promise_overdue": followthrough.promise_overdue(case, today(request)),
+        "adoption_labels": followthrough.ADOPTION_LABELS,
+        "reward_units": followthrough.REWARD_UNITS,
+        "reward_states": followthrough.REWARD_STATES,
     }
 
 
@@ -285,13 +293,14 @@ async def case_action(request: Request) -> Response:
         body = field(form, "body")
         if body.strip():
             body = cases.clean_text(body, minimum=1, maximum=s.text_max * 2, label="内容")
+        follow = _followthrough_fields(form)
         await cases.apply(
             case.id, action, session.user, now=now_utc(), tz=s.tz, body=body,
             assignee_id=parse_id(field(form, "assignee")), deadline=deadline,
             merge_into=field(form, "merge_into"), summary=field(form, "summary"),
             show_reply=field(form, "show_reply") == "1",
             photo_ids=tuple(v for v in form.getlist("photo") if isinstance(v, str)),
-            rating_window_days=s.rating_window_days,
+            rating_window_days=s.rating_window_days, **follow,
         )
     except DomainError as e:
         context = await _case_context(request, case, session)
@@ -301,6 +310,54 @@ async def case_action(request: Request) -> Response:
     if session.user.role == "handler" and action in ("return", "transfer"):
         return RedirectResponse("/staff/cases", status_code=303)
     return RedirectResponse(f"/staff/cases/{case.id}", status_code=303)
+
+
+async def carry_out(request: Request) -> Response:
+    """落实, with optional photos of the result (multipart; the case page's 落实 form)."""
+    from .public import _photos_of, _take_files
+
+    s = settings_of(request)
+    session, form = await staff_form(request, max_files=10)
+    case = await _case_for(request, session.user)
+    files = await _take_files(form)
+    try:
+        cleaned, photo_error = await _photos_of(files, s)
+        if photo_error:
+            raise DomainError(photo_error, field="photos")
+        body = field(form, "body")
+        if body.strip():
+            body = cases.clean_text(body, minimum=1, maximum=s.text_max * 2, label="内容")
+        async with in_transaction():
+            event = await cases.apply(case.id, "carry_out", session.user, now=now_utc(),
+                                      tz=s.tz, body=body, benefit=field(form, "benefit") or None)
+            await cases.attach_photos(case.id, event.id, cleaned)
+    except DomainError as e:
+        context = await _case_context(request, case, session)
+        context.update(error=e.message, form={k: v for k, v in form.items()
+                                              if isinstance(v, str)},
+                       failed_action="carry_out",
+                       photo_errors={"photos": e.message} if e.field == "photos" else {})
+        return render(request, "staff/case.html", context, status_code=422)
+    return RedirectResponse(f"/staff/cases/{case.id}", status_code=303)
+
+
+def _followthrough_fields(form: Any) -> dict[str, Any]:
+    """承诺完成日期, 效益 and the reward's amount and unit (issue 18), parsed; checked in cases."""
+    out: dict[str, Any] = {}
+    raw = field(form, "promised_on").strip()
+    if raw:
+        try:
+            out["promised_on"] = date.fromisoformat(raw)
+        except ValueError as exc:
+            raise DomainError("承诺完成日期的格式不对。", field="promised_on") from exc
+    out["benefit"] = field(form, "benefit") or None
+    raw = field(form, "reward_amount").strip()
+    if raw:
+        if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
+            raise DomainError("奖励数额请填整数。", field="reward_amount")
+        out["reward_amount"] = int(raw)
+    out["reward_unit"] = field(form, "reward_unit") or None
+    return out
 
 
 async def photo(request: Request) -> Response:
@@ -375,6 +432,7 @@ routes = [
     Route("/staff/cases", queue, methods=["GET"]),
     Route("/staff/cases/{case_id:str}", case_page, methods=["GET"]),
     Route("/staff/cases/{case_id:str}/act", case_action, methods=["POST"]),
+    Route("/staff/cases/{case_id:str}/carry_out", carry_out, methods=["POST"]),
     Route("/staff/photos/{photo_id:str}", photo, methods=["GET"]),
     Route("/staff/account", account_page, methods=["GET"]),
     Route("/staff/account", account, methods=["POST"]),
