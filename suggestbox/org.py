@@ -15,6 +15,7 @@ from tortoise.transactions import in_transaction
 
 from . import auth
 from .cases import DomainError
+from .depot import Tree
 from .models import SetupToken, SiteSetting, StaffUser
 
 NAME_MAX = 64
@@ -35,6 +36,11 @@ class Org:
 async def get_org() -> Org:
     rows = {s.key: s.value for s in await SiteSetting.filter(key__in=["name", "phone"])}
     return Org(name=rows.get("name", ""), phone=rows.get("phone", ""))
+
+
+def org_of(tree: Tree) -> Org:
+    """The same, from the cached tree (public pages: no query)."""
+    return Org(name=tree.setting("name"), phone=tree.setting("phone"))
 
 
 def check_org(name: str, phone: str) -> Org:
