@@ -197,6 +197,8 @@ class Case(Model):
             # Reports: a unit's cases open at a month's end (and overdue), read from the index
             # alone (PostgreSQL index-only scan) instead of every open case's row.
             ("unit_id", "status", "received_on", "deadline"),
+            # Reports: a unit's cases with a deadline before a day (kept months' check).
+            ("unit_id", "deadline"),
         )
 
     @property
@@ -417,3 +419,17 @@ class Support(Model):
     class Meta:
         table = "support"
         unique_together = (("case_id", "day"),)
+
+
+class ReportKept(Model):
+    # Figures of a settled month (reports.py): the rows one report query returned, kept so that
+    # printing the month again reads them instead of recomputing. The key is a hash of the
+    # query's text, its parameters, the scope and reports.KEPT_VERSION; nothing in it or in the
+    # rows identifies a submitter (aggregate counts by unit, category, team and day only).
+
+    key = fields.CharField(max_length=64, primary_key=True)
+    rows = fields.TextField()  # JSON
+    kept_on = fields.DateField()
+
+    class Meta:
+        table = "report_kept"
