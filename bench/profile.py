@@ -19,6 +19,7 @@ import asyncio
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,20 +32,20 @@ if VENV_PY.exists() and Path(sys.prefix).resolve() != (ROOT / ".venv").resolve()
     os.execv(str(VENV_PY), [str(VENV_PY), *sys.argv])
 sys.path.insert(0, str(ROOT))
 
-from bench.run import (  # noqa: E402
-    PASSWORD,
-    PG_URL,
-    SECRET,
-    Server,
-    cli,
-    issue_tokens,
-    last_month,
-    pg_admin,
-    staff_cookie,
-    wrk,
-)
+
+import importlib.machinery  # noqa: E402
+import importlib.util  # noqa: E402
 
 from bench import seed  # noqa: E402
+
+_loader = importlib.machinery.SourceFileLoader("bench_run", str(ROOT / "bench" / "run"))
+_spec = importlib.util.spec_from_loader("bench_run", _loader)
+assert _spec is not None
+run = importlib.util.module_from_spec(_spec)
+_loader.exec_module(run)
+PASSWORD, PG_URL, SECRET, Server, cli = run.PASSWORD, run.PG_URL, run.SECRET, run.Server, run.cli
+issue_tokens, last_month, pg_admin, staff_cookie, wrk = (
+    run.issue_tokens, run.last_month, run.pg_admin, run.staff_cookie, run.wrk)
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
 FRAME = re.compile(r"^(.*) \((.*):(\d+)\)$")
@@ -113,6 +114,7 @@ def main() -> int:
     ap.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     ap.add_argument("--pages", default="get,post,board,queue,report")
     ap.add_argument("--top", type=int, default=15)
+    ap.add_argument("--keep", type=Path, help="also copy the raw py-spy stacks into this folder")
     opts = ap.parse_args()
     pages = opts.pages.split(",")
     pg_db = f"sb_prof_{secrets.token_hex(4)}"
@@ -145,7 +147,7 @@ def main() -> int:
                     "queue": ("staff queue", "/staff/cases",
                               {"connections": 4, "headers": [cookie], "timeout": "30s"}),
                     "report": (f"monthly report {last_month()}", f"/staff/reports/{last_month()}",
-                               {"connections": 1, "headers": [cookie], "timeout": "120s"}),
+                               {"connections": 2, "headers": [cookie], "timeout": "120s"}),
                 }
                 for key in pages:
                     what, path, kw = runs[key]
@@ -158,6 +160,9 @@ def main() -> int:
                     print(f"\n### {what} ({opts.database}, {opts.cases:,} cases, 1 worker): "
                           f"{rps:,.1f} req/s while sampled")
                     print("\n".join(top_frames(out, opts.top)), flush=True)
+                    if opts.keep:
+                        opts.keep.mkdir(parents=True, exist_ok=True)
+                        shutil.copy(out, opts.keep / f"{opts.database}-{key}.txt")
                 print(f"\npeak RSS of the worker: {srv.peak_rss_mib()[0]:.0f} MiB")
             finally:
                 srv.stop()

@@ -20,7 +20,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from . import notify, receipts, tokens
+from . import notify, queue_clock, receipts, tokens  # noqa: F401 (queue_clock: its listener)
 from .models import Case, Category, Event, Photo, StaffUser, Team, Unit, UsedFormToken
 from .photos import CleanPhoto
 
@@ -621,7 +621,8 @@ async def _append(
             .order_by("-seq").first()
         seq = (last.seq if last else 0) + 1
     return await Event.create(
-        id=uuid.uuid4(), case_id=case.id, seq=seq, action=action, from_status=from_status,
+        # case=, not case_id=: the queue clock's listener reads the unit from it (no query).
+        id=uuid.uuid4(), case=case, seq=seq, action=action, from_status=from_status,
         to_status=to_status, actor=actor, by_submitter=actor is None, body=body, detail=detail,
         public=public, at=at, using_db=conn,
     )

@@ -433,3 +433,15 @@ class ReportKept(Model):
 
     class Meta:
         table = "report_kept"
+
+
+class QueueClock(Model):
+    # How many times the cases of a unit changed (queue_clock.py): every new event of one of its
+    # cases adds one. The staff queue keeps its counts by status per process while the clocks
+    # of the units it shows stand still. Counts of changes only, no times, no case ids.
+
+    id = fields.IntField(primary_key=True, generated=False)  # the unit's id
+    n = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "queue_clock"

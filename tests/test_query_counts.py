@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from suggestbox import cases, depot
-from suggestbox.models import Case, Category, StaffUser, Team, Unit
+from suggestbox.models import Case, Category, ReportKept, StaffUser, Team, Unit
 from suggestbox.months import Month
 from tests.conftest import csrf_of, form_token, login, make_client, seed_case, submit, track
 from tests.test_qr_board import TZ
@@ -74,16 +74,18 @@ async def _grow(leader: StaffUser, workshop: Unit, start: int, n: int) -> None:
                           show_reply=True)
 
 
-def _clear_caches(app: Any) -> None:
-    """Every per-process cache a page keeps, so that both measurements do the same work."""
-    for name in ("tree_cache", "public_cache", "board_cache", "report_cache"):
+async def _clear_caches(app: Any) -> None:
+    """Every per-process cache a page keeps, and the kept report rows, so that both
+    measurements do the same work."""
+    for name in ("tree_cache", "board_cache", "queue_counts"):
         cache = getattr(app.state, name, None)
         if cache is not None:
             cache.clear()
+    await ReportKept.all().delete()
 
 
 async def _count(app: Any, page: Page) -> tuple[int, list[str], httpx.Response]:
-    _clear_caches(app)
+    await _clear_caches(app)
     with counting_queries() as seen:
         response = await page()
     return len(seen), list(seen), response
@@ -112,7 +114,7 @@ async def test_no_page_reads_more_statements_as_the_data_grows(app):
 
         async def post_submission() -> httpx.Response:
             page = await worker.get("/")
-            _clear_caches(app)
+            await _clear_caches(app)
             with counting_queries() as seen:
                 r = await worker.post("/", data={"token": form_token(page.text), "category": "1",
                                                  "body": "又一条意见：饭堂的窗口太少了。"})
@@ -122,7 +124,7 @@ async def test_no_page_reads_more_statements_as_the_data_grows(app):
 
         async def track_lookup() -> httpx.Response:
             page = await worker.get("/track")
-            _clear_caches(app)
+            await _clear_caches(app)
             with counting_queries() as seen:
                 r = await worker.post("/track", data={"token": form_token(page.text),
                                                       "receipt": receipt})
@@ -134,7 +136,7 @@ async def test_no_page_reads_more_statements_as_the_data_grows(app):
             case = await seed_case("需要受理的一条意见，内容足够长。")
             page = await staff.get(f"/staff/cases/{case.id}")
             csrf = csrf_of(page.text)
-            _clear_caches(app)
+            await _clear_caches(app)
             with counting_queries() as seen:
                 r = await staff.post(f"/staff/cases/{case.id}/act",
                                      data={"csrf": csrf, "action": "accept",
@@ -224,6 +226,53 @@ async def test_public_pages_cost_few_statements(app):
             r = await worker.post("/", data={"token": form_token(page.text), "category": "1",
                                              "body": "第二条意见：饭堂的窗口太少了。"})
         assert r.status_code == 303
-        assert len(seen) <= 8, seen
+        assert len(seen) <= 8, "\n".join(seen)
         assert (await track(worker, receipt)).status_code == 200
     assert depot.WORKSHOP == "workshop"
+
+
+async def test_the_queue_counts_once_until_its_cases_change(app):
+    """The counts by status are kept while the units' change clocks stand still; any event of
+    one of their cases (a submission, a staff action, a follow-up) moves the clock."""
+    from suggestbox import auth
+    from tests.conftest import PASSWORD
+
+    workshop = await Unit.filter(kind="workshop").order_by("id").first()
+    assert workshop is not None
+    leader = await auth.add_user("leader1", "leader", PASSWORD, "组长", unit=workshop)
+    for i in range(3):
+        await seed_case(f"第{i}条意见：车间的照明需要改进一下。")
+    async with make_client(app) as staff, make_client(app) as worker:
+        await login(staff, "leader1")
+
+        async def counted() -> tuple[str, list[str]]:
+            with counting_queries() as seen:
+                page = await staff.get("/staff/cases")
+            assert page.status_code == 200
+            return page.text, [q for q in seen if "COUNT(" in q.upper()]
+
+        app.state.queue_counts.clear()  # login() opened the queue already
+        first, counts = await counted()
+        assert counts, "the first queue counts"
+        again, counts = await counted()
+        assert counts == [] and again == first
+        # A staff action, a submission and the queue's own filters: counted afresh, right.
+        case = await Case.filter(status="new").first()
+        assert case is not None
+        now = datetime.now(UTC)
+        await cases.apply(case.id, "accept", leader, now=now, tz=TZ, assignee_id=leader.id)
+        after, counts = await counted()
+        assert counts and after != first
+        await submit(worker, "又一条意见：车间门口的路灯坏了。")
+        latest, counts = await counted()
+        assert counts and latest != after
+        new = await Case.filter(unit_id=workshop.id, status="new").count()
+        accepted = await Case.filter(unit_id=workshop.id, status="accepted").count()
+        assert (new, accepted) == (3, 1)
+        assert _queue_counts(app) == {"new": 3, "accepted": 1}
+
+
+def _queue_counts(app: Any) -> dict[str, int]:
+    """The counts the last queue page used (all kept entries agree on these units)."""
+    entries = list(app.state.queue_counts.values())
+    return entries[-1][1]

@@ -1,3 +1,5 @@
+# Edited by hand: generated=False on QueueClock.id (the writer drops it, and the drift check
+# then sees an autoincrement key; the id is a unit's id, never generated).
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 from tortoise import fields
@@ -9,6 +11,15 @@ class Migration(migrations.Migration):
     initial = False
 
     operations = [
+        ops.CreateModel(
+            name='QueueClock',
+            fields=[
+                ('id', fields.IntField(primary_key=True, generated=False, unique=True, db_index=True)),
+                ('n', fields.BigIntField(default=0)),
+            ],
+            options={'table': 'queue_clock', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
         ops.CreateModel(
             name='ReportKept',
             fields=[
