@@ -349,6 +349,8 @@ async def submit_case(
     tz: ZoneInfo,
     first_use: Callable[[], Awaitable[None]] | None = None,
     photos: Sequence[CleanPhoto] = (),
+    category: Category | None = None,
+    source_id: int | None = None,
 ) -> Submitted:
     """Create a case and its first event; a replayed form token returns the original receipt.
 
@@ -368,7 +370,9 @@ async def submit_case(
         workshop = await Unit.filter(kind="workshop").order_by("id").first()
         if workshop is None:
             raise DomainError("意见箱还没有开通。")
-    category = await Category.get_or_none(id=category_id, active=True)
+    # ``category``: the caller's cached copy of this active category (no query; issue 19).
+    if category is None or category.id != category_id or not category.active:
+        category = await Category.get_or_none(id=category_id, active=True)
     if category is None or category.workshop_id not in (None, workshop.id):  # type: ignore[attr-defined]
         raise DomainError("请选择一个类别。", field="category")
     if team is not None and team.workshop_id != workshop.id:  # type: ignore[attr-defined]
@@ -389,6 +393,8 @@ async def submit_case(
                 workshop=workshop,
                 status=Status.NEW,
                 received_on=today,
+                # 扫码 (models.py would look it up otherwise)
+                **({"source_id": source_id} if source_id is not None else {}),  # type: ignore[arg-type]
             )
             event = await Event.create(
                 id=uuid.uuid4(), case=case, seq=1, action="submit", to_status=Status.NEW,

@@ -23,7 +23,7 @@ from tortoise.expressions import Q
 from tortoise.signals import post_delete, post_save
 
 from .cases import DomainError
-from .models import Category, SiteSetting, StaffUser, Team, Unit
+from .models import Category, SiteSetting, Source, StaffUser, Team, Unit
 
 WORKSHOP = "workshop"
 DESK = "desk"
@@ -165,12 +165,12 @@ def changed() -> None:
     _generation += 1
 
 
-@post_save(Unit, Category, Team, SiteSetting)
+@post_save(Unit, Category, Team, SiteSetting, Source)
 async def _saved(*_args: object) -> None:
     changed()
 
 
-@post_delete(Unit, Category, Team, SiteSetting)
+@post_delete(Unit, Category, Team, SiteSetting, Source)
 async def _deleted(*_args: object) -> None:
     changed()
 
@@ -184,6 +184,14 @@ class Tree:
     categories: tuple[Category, ...] = ()  # active ones, in their display order
     teams: tuple[Team, ...] = ()  # active ones
     site: tuple[tuple[str, str], ...] = ()  # SiteSetting rows (key, value)
+    qr_source_id: int | None = None  # 扫码: the source of a worker's own submission
+
+    def category(self, category_id: int) -> Category | None:
+        """An active category by id (any workshop's: the caller checks whose)."""
+        for c in self.categories:
+            if c.id == category_id:
+                return c
+        return None
 
     def by_code(self, code: str, kind: str | None = None) -> Unit | None:
         code = code.strip().lower()
@@ -232,10 +240,12 @@ class TreeCache:
         if (self._tree is None or time.monotonic() >= self._until
                 or self._generation != _generation):
             generation = _generation
+            qr = await Source.filter(key="qr").first()
             self._tree = Tree(tuple(await Unit.all()),
                               tuple(await Category.filter(active=True)),
                               tuple(await Team.filter(active=True)),
-                              tuple((s.key, s.value) for s in await SiteSetting.all()))
+                              tuple((s.key, s.value) for s in await SiteSetting.all()),
+                              qr.id if qr else None)
             self._until = time.monotonic() + self.seconds
             self._generation = generation
         return self._tree

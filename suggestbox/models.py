@@ -197,8 +197,6 @@ class Case(Model):
             # Reports: a unit's cases open at a month's end (and overdue), read from the index
             # alone (PostgreSQL index-only scan) instead of every open case's row.
             ("unit_id", "status", "received_on", "deadline"),
-            # Reports: a unit's cases with a deadline before a day (kept months' check).
-            ("unit_id", "deadline"),
         )
 
     @property

@@ -30,8 +30,4 @@ class Migration(migrations.Migration):
             options={'table': 'report_kept', 'app': 'models', 'pk_attr': 'key'},
             bases=['Model'],
         ),
-        ops.AddIndex(
-            model_name='Case',
-            index=Index(fields=['unit_id', 'deadline']),
-        ),
     ]

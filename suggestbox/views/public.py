@@ -224,7 +224,8 @@ async def submit(request: Request) -> Response:
         errors["team"] = "请选择是否注明班组。"
     # Addressed to a depot desk (段工会, 纪检) instead of the workshop: "" is the workshop.
     to = field(form, "to").strip()[:32]
-    desk = (await tree_of(request).get()).by_code(to, depot.DESK) if to else None
+    tree = await tree_of(request).get()
+    desk = tree.by_code(to, depot.DESK) if to else None
     if to and (desk is None or not desk.active):
         errors["to"] = "请重新选择交给谁看。"
     cleaned, photo_error = await _photos_of(files, s)
@@ -240,6 +241,7 @@ async def submit(request: Request) -> Response:
                 team=recorded_team, body=body, today=today(request), tz=s.tz,
                 workshop=workshop, desk=desk,
                 first_use=lambda: _open_window(throttle, window), photos=cleaned,
+                category=tree.category(category_id), source_id=tree.qr_source_id,
             )
         except DomainError as e:
             errors[e.field or "form"] = e.message
