@@ -48,6 +48,8 @@ issue_tokens, last_month, pg_admin, staff_cookie, wrk = (
     run.issue_tokens, run.last_month, run.pg_admin, run.staff_cookie, run.wrk)
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
+# Leaf frames of a thread that waits: not work.
+IDLE = {"EpollSelector.select", "_connection_worker_thread", "Condition.wait", "Event.wait"}
 FRAME = re.compile(r"^(.*) \((.*):(\d+)\)$")
 
 
@@ -69,7 +71,7 @@ def _frame(raw: str) -> str:
 def top_frames(raw: Path, top: int) -> list[str]:
     own: Counter[str] = Counter()
     incl: Counter[str] = Counter()
-    total = 0
+    total = idle = 0
     for line in raw.read_text().splitlines():
         stack, _, n_s = line.rpartition(" ")
         if not stack or not n_s.isdigit():
@@ -79,17 +81,20 @@ def top_frames(raw: Path, top: int) -> list[str]:
         if not frames:
             continue
         total += n
+        if frames[-1].split(" (")[0] in IDLE:
+            idle += n
+            continue
         own[frames[-1]] += n
         for f in set(frames):
             incl[f] += n
     if not total:
         return ["(no samples)"]
-    lines = [f"{total} samples", "own time:"]
+    lines = [f"{total} samples, {100 * idle / total:.0f} % idle (the event loop waiting in "
+             "select, the SQLite thread waiting for work)", "own time:"]
     lines += [f"  {100 * n / total:5.1f} %  {f}" for f, n in own.most_common(top)]
-    lines.append("inclusive (suggestbox, tortoise, starlette, jinja2, drivers):")
-    keep = ("suggestbox/", "tortoise/", "starlette/", "jinja2/", "aiosqlite/", "asyncpg/",
-            "pypika", "uvicorn/", "h11", "httptools")
-    shown = [(f, n) for f, n in incl.most_common() if any(k in f for k in keep)]
+    lines.append("inclusive (suggestbox's own functions and templates, Tortoise's executor):")
+    shown = [(f, n) for f, n in incl.most_common() if "suggestbox/" in f or ".html)" in f
+             or f.startswith(("BaseExecutor", "QuerySet", "Model.", "Jinja2Templates"))]
     lines += [f"  {100 * n / total:5.1f} %  {f}" for f, n in shown[:top]]
     return lines
 
