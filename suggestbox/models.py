@@ -438,7 +438,7 @@ class QueueClock(Model):
     # cases adds one. The staff queue keeps its counts by status per process while the clocks
     # of the units it shows stand still. Counts of changes only, no times, no case ids.
 
-    id = fields.IntField(primary_key=True, generated=False)  # the unit's id
+    id = fields.IntField(primary_key=True, generated=False)  # unit id × SLOTS + a slot
     n = fields.BigIntField(default=0)
 
     class Meta:
