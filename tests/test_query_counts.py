@@ -276,3 +276,47 @@ def _queue_counts(app: Any) -> dict[str, int]:
     """The counts the last queue page used (all kept entries agree on these units)."""
     entries = list(app.state.queue_counts.values())
     return entries[-1][1]
+
+
+async def test_the_cached_form_shows_a_change_at_once_in_this_process(app):
+    """GET / reads categories, teams and the organisation from the per-process copy: a save in
+    this process (a model save, the admin page's update, the org settings) shows at once."""
+    from suggestbox import org
+
+    workshop = await Unit.filter(kind="workshop").order_by("id").first()
+    assert workshop is not None
+    async with make_client(app) as worker:
+        assert "更衣室类" not in (await worker.get("/")).text
+        category = await Category.create(name="更衣室类", workshop=workshop)
+        assert "更衣室类" in (await worker.get("/")).text
+        await Team.create(code="w9", name="九号班组", workshop=workshop)
+        assert "注明：九号班组" in (await worker.get("/?t=w9")).text
+        await org.set_org("某某机务段", "0571-12345678")
+        page = (await worker.get("/")).text
+        assert "某某机务段" in page and "0571-12345678" in page
+        # QuerySet.update() sends no signal: callers say so (the admin page does, in _done).
+        await Category.filter(id=category.id).update(active=False)
+        depot.changed()
+        assert "更衣室类" not in (await worker.get("/")).text
+
+
+async def test_an_admin_edit_shows_at_once_on_the_cached_form(app):
+    from suggestbox import auth
+    from tests.conftest import PASSWORD
+
+    await auth.add_user("admin1", "admin", PASSWORD, "管理员")
+    async with make_client(app) as worker, make_client(app) as admin:
+        await login(admin, "admin1")
+        csrf = csrf_of((await admin.get("/admin")).text)
+        assert "更衣室类" not in (await worker.get("/")).text  # the copy is warm now
+        r = await admin.post("/admin/categories", data={
+            "csrf": csrf, "name": "更衣室类", "deadline_days": "7", "sort_order": "0"})
+        assert r.status_code == 303, r.text
+        assert "更衣室类" in (await worker.get("/")).text
+        category = await Category.get(name="更衣室类")
+        r = await admin.post("/admin/categories", data={
+            "csrf": csrf, "id": str(category.id), "name": "更衣柜类", "deadline_days": "7",
+            "sort_order": "0", "active": "1"})
+        assert r.status_code == 303, r.text
+        page = (await worker.get("/")).text
+        assert "更衣柜类" in page and "更衣室类" not in page
