@@ -20,7 +20,14 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from . import followthrough, notify, receipts, tokens, urgency
+from . import (  # noqa: F401 (queue_clock: its listener)
+    followthrough,
+    notify,
+    queue_clock,
+    receipts,
+    tokens,
+    urgency,
+)
 from .models import (
     Case,
     Category,
@@ -594,6 +601,8 @@ async def submit_case(
     photos: Sequence[CleanPhoto] = (),
     clock_start: datetime | None = None,
     notify_now: bool = False,
+    category: Category | None = None,
+    source_id: int | None = None,
 ) -> Submitted:
     """Create a case and its first event; a replayed form token returns the original receipt.
 
@@ -617,7 +626,9 @@ async def submit_case(
         workshop = await Unit.filter(kind="workshop").order_by("id").first()
         if workshop is None:
             raise DomainError("意见箱还没有开通。")
-    category = await Category.get_or_none(id=category_id, active=True)
+    # ``category``: the caller's cached copy of this active category (no query; issue 19).
+    if category is None or category.id != category_id or not category.active:
+        category = await Category.get_or_none(id=category_id, active=True)
     if category is None or category.workshop_id not in (None, workshop.id):  # type: ignore[attr-defined]
         raise DomainError("请选择一个类别。", field="category")
     if team is not None and team.workshop_id != workshop.id:  # type: ignore[attr-defined]
@@ -639,6 +650,8 @@ async def submit_case(
                 status=Status.NEW,
                 received_on=today,
                 clock_at=clock_start if category.urgent else None,
+                # 扫码 (models.py would look it up otherwise)
+                **({"source_id": source_id} if source_id is not None else {}),  # type: ignore[arg-type]
             )
             event = await Event.create(
                 id=uuid.uuid4(), case=case, seq=1, action="submit", to_status=Status.NEW,
@@ -911,7 +924,8 @@ async def _append(
             .order_by("-seq").first()
         seq = (last.seq if last else 0) + 1
     return await Event.create(
-        id=uuid.uuid4(), case_id=case.id, seq=seq, action=action, from_status=from_status,
+        # case=, not case_id=: the queue clock's listener reads the unit from it (no query).
+        id=uuid.uuid4(), case=case, seq=seq, action=action, from_status=from_status,
         to_status=to_status, actor=actor, by_submitter=by_submitter, body=body, detail=detail,
         public=public, at=at, using_db=conn,
     )

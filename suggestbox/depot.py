@@ -20,9 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tortoise.expressions import Q
+from tortoise.signals import post_delete, post_save
 
 from .cases import DomainError
-from .models import Category, StaffUser, Team, Unit
+from .models import Category, SiteSetting, Source, StaffUser, Team, Unit
 
 WORKSHOP = "workshop"
 DESK = "desk"
@@ -153,13 +154,44 @@ async def units_named(ids: Sequence[int]) -> dict[int, Unit]:
 # ---- a short-lived copy of the tree for public pages ---------------------------------------
 
 TREE_SECONDS = 5.0
+_generation = 0  # bumped on every change to the rows below made by this process
+
+
+def changed() -> None:
+    """Units, categories, teams or site settings changed (in this process): every cached copy
+    is read again on its next use. Saves and deletes of those models call it by themselves
+    (signals below); code that changes them with ``QuerySet.update()`` calls it after."""
+    global _generation
+    _generation += 1
+
+
+@post_save(Unit, Category, Team, SiteSetting, Source)
+async def _saved(*_args: object) -> None:
+    changed()
+
+
+@post_delete(Unit, Category, Team, SiteSetting, Source)
+async def _deleted(*_args: object) -> None:
+    changed()
 
 
 @dataclass(frozen=True)
 class Tree:
-    """Every unit, read at once: the public pages ask "which box is this" on every request."""
+    """Every unit, the active categories and teams and the site settings, read at once: the
+    public pages ask "which box is this, which categories, which team" on every request."""
 
     units: tuple[Unit, ...]
+    categories: tuple[Category, ...] = ()  # active ones, in their display order
+    teams: tuple[Team, ...] = ()  # active ones
+    site: tuple[tuple[str, str], ...] = ()  # SiteSetting rows (key, value)
+    qr_source_id: int | None = None  # 扫码: the source of a worker's own submission
+
+    def category(self, category_id: int) -> Category | None:
+        """An active category by id (any workshop's: the caller checks whose)."""
+        for c in self.categories:
+            if c.id == category_id:
+                return c
+        return None
 
     def by_code(self, code: str, kind: str | None = None) -> Unit | None:
         code = code.strip().lower()
@@ -175,21 +207,47 @@ class Tree:
     def desks(self) -> list[Unit]:
         return [u for u in self.units if u.kind == DESK and u.active]
 
+    def offered_categories(self, workshop: Unit) -> list[Category]:
+        """As ``offered_categories``: the depot's defaults and the workshop's own, active."""
+        return [c for c in self.categories
+                if c.workshop_id in (None, workshop.id)]  # type: ignore[attr-defined]
+
+    def team(self, code: str, workshop: Unit | None) -> Team | None:
+        """An active team by its code, of ``workshop`` (of any workshop when None)."""
+        code = code.strip()
+        for t in self.teams:
+            if t.code == code and (workshop is None
+                                   or t.workshop_id == workshop.id):  # type: ignore[attr-defined]
+                return t
+        return None
+
+    def setting(self, key: str, default: str = "") -> str:
+        return dict(self.site).get(key, default)
+
 
 class TreeCache:
-    """The units, read from the database at most every ``TREE_SECONDS`` per process (a new
-    workshop or desk shows on the public pages within that time in every worker; the admin
-    page that changes the tree clears its own process's copy at once)."""
+    """The tree, read from the database at most every ``TREE_SECONDS`` per process (a new
+    workshop, category, team or organisation name shows on the public pages within that time in
+    every worker, and at once in the process that made the change: ``changed()``)."""
 
     def __init__(self, seconds: float = TREE_SECONDS) -> None:
         self.seconds = seconds
         self._tree: Tree | None = None
         self._until = 0.0
+        self._generation = -1
 
     async def get(self) -> Tree:
-        if self._tree is None or time.monotonic() >= self._until:
-            self._tree = Tree(tuple(await Unit.all()))
+        if (self._tree is None or time.monotonic() >= self._until
+                or self._generation != _generation):
+            generation = _generation
+            qr = await Source.filter(key="qr").first()
+            self._tree = Tree(tuple(await Unit.all()),
+                              tuple(await Category.filter(active=True)),
+                              tuple(await Team.filter(active=True)),
+                              tuple((s.key, s.value) for s in await SiteSetting.all()),
+                              qr.id if qr else None)
             self._until = time.monotonic() + self.seconds
+            self._generation = generation
         return self._tree
 
     def clear(self) -> None:

@@ -25,6 +25,7 @@ from .cases import local_today
 from .models import Unit
 from .months import Month
 from .reports import (
+    KEEP,
     Figures,
     Histogram,
     Rate,
@@ -32,6 +33,7 @@ from .reports import (
     _Db,
     _figures_by_unit,
     _int,
+    _keep,
     _merge_hist,
     _name_teams,
     _offset_minutes,
@@ -40,6 +42,7 @@ from .reports import (
     _time_histograms,
     _Window,
     movable,
+    settled,
     spread,
 )
 
@@ -148,20 +151,26 @@ async def build_depot_report(
     now = now or datetime.now(UTC)
     ws_ids = [u.id for u in workshops]
     desk_ids = [u.id for u in desks]
+    today = local_today(tz, now)
+    pending: dict[str, str] = {}
     async with _snapshot(connection) as conn:
-        db = _Db(conn, tz, _offset_minutes(tz, month), [*ws_ids, *desk_ids])
+        db = _Db(conn, tz, _offset_minutes(tz, month), [*ws_ids, *desk_ids],
+                 settled=settled(month, response_limit_days, today), pending=pending)
         w = _Window.of(month, tz)
         figures = await _figures_by_unit(db, month, response_limit_days)
         hists = await _time_histograms(db, w)
         origin: dict[int, int] = {}
         if desk_ids:
-            desk_db = _Db(conn, tz, _offset_minutes(tz, month), desk_ids)
+            desk_db = _Db(conn, tz, _offset_minutes(tz, month), desk_ids, settled=db.settled,
+                          pending=pending)
             for r in await desk_db.rows(
                 "SELECT c.workshop_id AS ws, COUNT(*) AS n FROM \"case\" c "  # noqa: S608
                 "WHERE c.received_on >= :d0 AND c.received_on < :d1 "
-                f"AND {desk_db.in_units('c.unit_id')} GROUP BY c.workshop_id", **w.params()
+                f"AND {desk_db.in_units('c.unit_id')} GROUP BY c.workshop_id", keep=KEEP,
+                **w.params()
             ):
                 origin[_int(r["ws"])] = _int(r["n"])
+    await _keep(pending, today, connection)
     k = small_group_k
 
     def merged(ids: Sequence[int], i: int) -> Histogram:
@@ -191,7 +200,6 @@ async def build_depot_report(
     if origin_rest:
         origin_rows.append(OriginRow(OTHER, OTHER_LABEL, sum(origin[u] for u in origin_rest),
                                      folded=len(origin_rest)))
-    today = local_today(tz, now)
     return DepotReport(
         month=month,
         figures=_sum_figures(month, (figures[u] for u in ws_ids)),

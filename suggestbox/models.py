@@ -485,3 +485,27 @@ class EscalationStep(Model):
 
     class Meta:
         table = "escalation_step"
+class ReportKept(Model):
+    # Figures of a settled month (reports.py): the rows one report query returned, kept so that
+    # printing the month again reads them instead of recomputing. The key is a hash of the
+    # query's text, its parameters, the scope and reports.KEPT_VERSION; nothing in it or in the
+    # rows identifies a submitter (aggregate counts by unit, category, team and day only).
+
+    key = fields.CharField(max_length=64, primary_key=True)
+    rows = fields.TextField()  # JSON
+    kept_on = fields.DateField()
+
+    class Meta:
+        table = "report_kept"
+
+
+class QueueClock(Model):
+    # How many times the cases of a unit changed (queue_clock.py): every new event of one of its
+    # cases adds one. The staff queue keeps its counts by status per process while the clocks
+    # of the units it shows stand still. Counts of changes only, no times, no case ids.
+
+    id = fields.IntField(primary_key=True, generated=False)  # unit id × SLOTS + a slot
+    n = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "queue_clock"

@@ -146,7 +146,14 @@ async def enqueue_for_event(
     """
     changes = changes or {}
     extra = extra or {}
-    category = await Category.filter(id=case.category_id).using_db(conn).first()  # type: ignore[attr-defined]
+    if action == "submit":
+        # Most submissions reach no channel: then the category is not even read (issue 19).
+        channels = await _group_channels(case, conn)
+        if not channels:
+            return 0
+    category = case.__dict__.get("_category")  # the Category the case was created with
+    if category is None:
+        category = await Category.filter(id=case.category_id).using_db(conn).first()  # type: ignore[attr-defined]
     cat = category.name if category else "未分类"
     number = case_number(case)
     if action == "submit" and extra.get("now") and category is not None:
@@ -157,7 +164,7 @@ async def enqueue_for_event(
     if action == "submit":
         note = Note("new_case", "新案件待受理", [f"类别：{cat}", "请到待受理队列查看并受理。"],
                     QUEUE_NEW, summary=cat)
-        return await _write(await _group_channels(case, conn), note, today=today, tz=tz, conn=conn)
+        return await _write(channels, note, today=today, tz=tz, conn=conn)
     if action in ("accept", "transfer"):
         assignee_id = changes.get("assignee_id")
         deadline = changes.get("deadline", case.deadline)

@@ -16,6 +16,7 @@ from tortoise.transactions import in_transaction
 
 from . import auth
 from .cases import DomainError
+from .depot import Tree
 from .models import SetupToken, SiteSetting, StaffUser
 
 NAME_MAX = 64
@@ -40,6 +41,12 @@ async def get_org() -> Org:
         key__in=["name", "phone", "reward_desk"])}
     return Org(name=rows.get("name", ""), phone=rows.get("phone", ""),
                reward_desk=rows.get("reward_desk", ""))
+
+
+def org_of(tree: Tree) -> Org:
+    """The same, from the cached tree (public pages: no query)."""
+    return Org(name=tree.setting("name"), phone=tree.setting("phone"),
+               reward_desk=tree.setting("reward_desk"))
 
 
 def check_org(name: str, phone: str, reward_desk: str = "") -> Org:

@@ -29,11 +29,14 @@ Months are in ``months.py``; the CSV and row exports in ``report_export.py`` (an
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -44,7 +47,7 @@ from tortoise.transactions import in_transaction
 
 from . import followthrough
 from .cases import RULES, day_start, local_today
-from .models import Category, Source, Team
+from .models import Category, ReportKept, Source, Team
 from .months import Month, last_complete_quarter, last_complete_year
 
 OPEN_SQL = "('new','accepted','in_progress')"
@@ -57,6 +60,14 @@ RESPONSE_SQL = "('accept','reject','merge')"
 TIMED_SQL = "('accept','reject','merge','reply')"
 LIST_LIMIT = 500
 TREND_MONTHS = 12
+# Kept figures (issue 19): the rows of a settled month's queries are stored (``ReportKept``) and
+# read instead of recomputed when the month is printed again. A kept row's key holds the query's
+# text, its parameters, the scope and this number: bump it whenever what a kept query's rows
+# mean changes without its SQL text changing (a definition computed in Python, a new column
+# read from the rows, …), and every kept month is computed afresh.
+KEPT_VERSION = 1
+KEEP = "keep"  # rows derived from events up to the month's end and fixed case fields
+DEADLINES = "deadlines"  # rows that also read the cases' current deadlines (see _Db.rows)
 
 TOTAL_LABELS: dict[str, str] = {
     "received": "收到",
@@ -392,12 +403,18 @@ class _Db:
     """A thin layer over the raw connection: named parameters, dialect snippets."""
 
     def __init__(self, conn: BaseDBAsyncClient, tz: ZoneInfo, offset_minutes: int,
-                 units: Iterable[int]) -> None:
+                 units: Iterable[int], *, settled: bool = False,
+                 pending: dict[str, str] | None = None) -> None:
         self.conn = conn
         self.pg = conn.capabilities.dialect == "postgres"
         self.tz = tz
         self.offset = f"{offset_minutes:+d} minutes"
         self.units = tuple(sorted({int(u) for u in units}))
+        # The month can no longer move (``settled``): queries marked KEEP or DEADLINES read and
+        # write kept rows; new ones wait in ``pending`` until the snapshot is over (``_keep``).
+        self.settled = settled
+        self.pending: dict[str, str] = {} if pending is None else pending
+        self._deadline_prints: dict[str, int] = {}
 
     def in_units(self, col: str) -> str:
         """``col IN (…)`` over the scope's unit ids: integers only, so a safe literal."""
@@ -429,9 +446,56 @@ class _Db:
             return v.isoformat()
         return v
 
-    async def rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+    async def rows(self, sql: str, keep: str | None = None, **params: Any
+                   ) -> list[dict[str, Any]]:
+        """The query's rows. ``keep`` (KEEP or DEADLINES) marks a query whose rows cannot change
+        once its month is settled; in a settled month they are kept and read back.
+
+        DEADLINES rows also read the cases' current deadlines. Those still change after the
+        month, but only one way: a deadline is never set to a day already past, so once the
+        month is over a case can leave the set "deadline before the month's end" (a 转办 with a
+        later deadline, a 退回 that clears it) and never join it, and its deadline cannot change
+        while in it. The number of the scope's cases in that set therefore changes exactly when
+        what these rows read changes, and is part of their key.
+        """
         params.setdefault("tz", self.tz.key)
         params.setdefault("off", self.offset)
+        key = None
+        if keep and self.settled:
+            extra = await self._deadline_print(params["d1"]) if keep == DEADLINES else ""
+            key = self._key(sql, params, extra)
+            found = await self._raw(self._kept_sql(), [key])
+            if found:
+                return list(json.loads(str(found[0]["rows"])))
+        rows = await self._raw(sql, params)
+        if key is None:
+            return rows
+        text = json.dumps(rows, default=_jsonable, ensure_ascii=False)
+        self.pending[key] = text
+        return list(json.loads(text))  # the same values a later print reads back
+
+    def _kept_sql(self) -> str:
+        return "SELECT rows FROM report_kept WHERE key = " + (  # noqa: S608
+            "$1" if self.pg else "?")
+
+    def _key(self, sql: str, params: Mapping[str, Any], extra: str) -> str:
+        parts = [KEPT_VERSION, self.pg, sql, sorted((k, str(v)) for k, v in params.items()),
+                 self.units, extra]
+        return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+
+    async def _deadline_print(self, d1: date) -> str:
+        tag = d1.isoformat()
+        if tag not in self._deadline_prints:
+            row = await self._raw(
+                'SELECT COUNT(*) AS n FROM "case" WHERE deadline < :d1 '  # noqa: S608
+                f"AND {self.in_units('unit_id')}", {"d1": d1})
+            self._deadline_prints[tag] = _int(row[0]["n"]) if row else 0
+        return f"deadlines<{tag}:{self._deadline_prints[tag]}"
+
+    async def _raw(self, sql: str, params: Mapping[str, Any] | list[Any]
+                   ) -> list[dict[str, Any]]:
+        if isinstance(params, list):
+            return list(await self.conn.execute_query_dict(sql, params))
         order: list[str] = []
 
         def sub(m: re.Match[str]) -> str:
@@ -454,6 +518,30 @@ class _Db:
 
 def _int(v: Any) -> int:
     return int(v or 0)
+
+
+def _jsonable(v: Any) -> Any:
+    """Kept rows as JSON: aggregates (Decimal on PostgreSQL) as numbers, days as ISO text."""
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    if isinstance(v, date | datetime):
+        return v.isoformat()
+    return str(v)
+
+
+def settled(month: Month, limit_days: int, today: date) -> bool:
+    """No figure of ``month`` read by a KEEP query can change after ``today`` (``movable``:
+    the month is over and its response rate is final)."""
+    return today >= month.next().first + timedelta(days=limit_days)
+
+
+async def _keep(pending: Mapping[str, str], today: date, connection: str = "default") -> None:
+    """Store the rows computed for settled months (after the read-only snapshot). Two workers
+    printing the same month at once store the same rows once."""
+    if pending:
+        await ReportKept.bulk_create(
+            [ReportKept(key=k, rows=v, kept_on=today) for k, v in pending.items()],
+            ignore_conflicts=True, using_db=connections.get(connection))
 
 
 def _date(v: Any) -> date:
@@ -518,7 +606,7 @@ async def _figures_by_unit(db: _Db, month: Month, limit_days: int) -> dict[int, 
         "FROM event e JOIN \"case\" c ON c.id = e.case_id WHERE e.at >= :t0 AND e.at < :t1 "
         f"AND {scope} "
         "AND e.action IN ('accept','reject','reply','close','rate_unsatisfied','merge','urge') "
-        "GROUP BY 1, 2, 3, 4", **p)
+        "GROUP BY 1, 2, 3, 4", keep=KEEP, **p)
     acted: dict[int, dict[str, list[int]]] = {}
     for r in cells:
         cell = acted.setdefault(_int(r["unit"]), {}).setdefault(str(r["action"]), [0, 0])
@@ -532,7 +620,7 @@ async def _figures_by_unit(db: _Db, month: Month, limit_days: int) -> dict[int, 
         f"SELECT 1 FROM event e WHERE e.case_id = c.id AND e.action IN {RESPONSE_SQL} AND "
         f"{db.days(db.local_date('e.at'), 'c.received_on')} <= :lim) THEN 1 ELSE 0 END) "
         'AS responded FROM "case" c WHERE c.received_on >= :d0 AND c.received_on < :d1 '
-        f"AND {scope} GROUP BY c.unit_id", lim=limit_days, **p)
+        f"AND {scope} GROUP BY c.unit_id", lim=limit_days, keep=KEEP, **p)
     # Open at month end: open now and no status change since; or the first status change
     # since then started from an open status (events keep from_status). A status change is an
     # event with a to_status, which only the status actions write (cases.apply, submit): the
@@ -551,7 +639,7 @@ async def _figures_by_unit(db: _Db, month: Month, limit_days: int) -> dict[int, 
         f"AND e.from_status IN {OPEN_SQL} AND c.received_on < :d1 AND {scope} "
         "AND NOT EXISTS (SELECT 1 FROM event x WHERE x.case_id = e.case_id "
         f"AND x.action IN {STATUS_ACTIONS_SQL} AND x.at >= :t1 "
-        "AND x.to_status IS NOT NULL AND x.seq < e.seq)) s GROUP BY s.unit", **p)
+        "AND x.to_status IS NOT NULL AND x.seq < e.seq)) s GROUP BY s.unit", keep=DEADLINES, **p)
     # On time: an answer dated (local) on or before the deadline. A deadline is never set to a
     # day already past, so every answer that counts happened by the month's end.
     due = await db.rows(
@@ -561,7 +649,7 @@ async def _figures_by_unit(db: _Db, month: Month, limit_days: int) -> dict[int, 
         "FROM \"case\" c WHERE c.deadline >= :d0 AND c.deadline < :d1 "
         f"AND {scope} AND NOT EXISTS ("
         "SELECT 1 FROM event m WHERE m.case_id = c.id AND m.action = 'merge' AND "
-        f"{db.local_date('m.at')} <= c.deadline) GROUP BY c.unit_id", **p)
+        f"{db.local_date('m.at')} <= c.deadline) GROUP BY c.unit_id", keep=DEADLINES, **p)
     # Resolved: the last rating before the case's last close in the month was 满意/基本满意,
     # or it was never rated. Read from the events, never from the case's current rating (a
     # reopen clears that, which let 不满意 → reopen → close count as resolved).
@@ -577,7 +665,7 @@ async def _figures_by_unit(db: _Db, month: Month, limit_days: int) -> dict[int, 
         f"WHERE e.action = 'close' AND e.at >= :t0 AND e.at < :t1 AND {scope} "
         "AND NOT EXISTS (SELECT 1 FROM event x "
         "WHERE x.case_id = e.case_id AND x.action = 'close' AND x.at >= :t0 AND x.at < :t1 "
-        "AND x.seq > e.seq)) s GROUP BY s.unit", **p)
+        "AND x.seq > e.seq)) s GROUP BY s.unit", keep=KEEP, **p)
     rated: dict[int, dict[str, int]] = {}
     for r in await db.rows(
         # The last rating of each case in the month.
@@ -586,7 +674,7 @@ async def _figures_by_unit(db: _Db, month: Month, limit_days: int) -> dict[int, 
         "COUNT(*) AS n FROM (SELECT case_id AS cid, MAX(seq) AS last FROM event WHERE action IN "
         "('rate','rate_unsatisfied') AND at >= :t0 AND at < :t1 GROUP BY case_id) m "
         "JOIN event e ON e.case_id = m.cid AND e.seq = m.last "
-        f"JOIN \"case\" c ON c.id = m.cid WHERE {scope} GROUP BY 1, 2", **p
+        f"JOIN \"case\" c ON c.id = m.cid WHERE {scope} GROUP BY 1, 2", keep=KEEP, **p
     ):
         rated.setdefault(_int(r["unit"]), {})[str(r["r"])] = _int(r["n"])
 
@@ -599,7 +687,7 @@ async def _figures_by_unit(db: _Db, month: Month, limit_days: int) -> dict[int, 
     supported = {_int(r["unit"]): _int(r["n"]) for r in await db.rows(
         "SELECT c.unit_id AS unit, SUM(s.count) AS n FROM support s "  # noqa: S608
         f"JOIN \"case\" c ON c.id = s.case_id WHERE s.day >= :d0 AND s.day < :d1 AND {scope} "
-        "GROUP BY c.unit_id", **p)}
+        "GROUP BY c.unit_id", keep=KEEP, **p)}
     out: dict[int, Figures] = {}
     for unit in db.units:
         a = acted.get(unit, {})
@@ -781,7 +869,7 @@ async def _time_histograms(db: _Db, w: _Window) -> dict[int, tuple[Histogram, Hi
         f"AND x.action IN {TIMED_SQL} AND x.seq < e.seq "
         "AND (CASE WHEN x.action = 'reply' THEN 1 ELSE 0 END) "
         "= (CASE WHEN e.action = 'reply' THEN 1 ELSE 0 END)) GROUP BY 1, 2, 3",
-        **p)
+        keep=KEEP, **p)
     for r in rows:
         hist = out.setdefault(_int(r["unit"]), ({}, {}))[_int(r["k"])]
         d = _int(r["d"])
@@ -796,7 +884,7 @@ async def _breakdowns(db: _Db, w: _Window, k: int, activity: list[tuple[Any, Any
     for r in await db.rows(
         "SELECT category_id AS cat, team_id AS team, COUNT(*) AS n FROM \"case\" "  # noqa: S608
         f"WHERE received_on >= :d0 AND received_on < :d1 AND {db.in_units('unit_id')} "
-        "GROUP BY category_id, team_id", **p
+        "GROUP BY category_id, team_id", keep=KEEP, **p
     ):
         cells.append((r["cat"], r["team"], "received", _int(r["n"])))
     for cat, team, action, n in activity:
@@ -829,14 +917,15 @@ async def _by_source(db: _Db, w: _Window) -> list[Group]:
     groups = {src.id: Group(f"s{src.id}", src.name) for src in sources}
     for r in await db.rows(
         "SELECT c.source_id AS src, COUNT(*) AS n FROM \"case\" c WHERE "  # noqa: S608
-        f"c.received_on >= :d0 AND c.received_on < :d1 AND {scope} GROUP BY c.source_id", **p
+        f"c.received_on >= :d0 AND c.received_on < :d1 AND {scope} GROUP BY c.source_id",
+        keep=KEEP, **p
     ):
         g = groups.setdefault(_int(r["src"]), Group(f"s{r['src']}", "未注明来源"))
         g.received += _int(r["n"])
     for r in await db.rows(
         "SELECT c.source_id AS src, e.action AS action, COUNT(DISTINCT e.case_id) AS n "  # noqa: S608
         "FROM event e JOIN \"case\" c ON c.id = e.case_id WHERE e.action IN ('reply', 'close') "
-        f"AND e.at >= :t0 AND e.at < :t1 AND {scope} GROUP BY c.source_id, e.action", **p
+        f"AND e.at >= :t0 AND e.at < :t1 AND {scope} GROUP BY c.source_id, e.action", keep=KEEP, **p
     ):
         g = groups.setdefault(_int(r["src"]), Group(f"s{r['src']}", "未注明来源"))
         if r["action"] == "reply":
@@ -1030,7 +1119,7 @@ async def _team_periods(db: _Db, month: Month, k: int) -> list[TeamTable]:
         f"SELECT {db.month_of('received_on')} AS m, team_id AS team, COUNT(*) AS n "  # noqa: S608
         "FROM \"case\" WHERE received_on >= :d0 AND received_on < :d1 "
         f"AND {db.in_units('unit_id')} GROUP BY 1, 2",
-        d0=d0, d1=d1,
+        keep=KEEP, d0=d0, d1=d1,
     ):
         m = Month.parse(str(r["m"]))
         if r["team"] is None or _int(r["team"]) not in scope_teams:
@@ -1119,7 +1208,7 @@ async def _trend(db: _Db, month: Month, months: int) -> list[TrendPoint]:
         str(r["m"]): _int(r["n"]) for r in await db.rows(
             f"SELECT {db.month_of('received_on')} AS m, COUNT(*) AS n FROM \"case\" "  # noqa: S608
             "WHERE received_on >= :d0 AND received_on < :d1 "
-            f"AND {db.in_units('unit_id')} GROUP BY 1", **p)
+            f"AND {db.in_units('unit_id')} GROUP BY 1", keep=KEEP, **p)
     }
     start = month.minus(months - 1)
     series = [start]
@@ -1135,7 +1224,8 @@ async def _trend(db: _Db, month: Month, months: int) -> list[TrendPoint]:
         _int(r["m"]): _int(r["n"]) for r in await db.rows(
             f"SELECT CASE {cases_sql} END AS m, COUNT(DISTINCT e.case_id) AS n "  # noqa: S608
             "FROM event e JOIN \"case\" c ON c.id = e.case_id WHERE e.action = 'reply' "
-            f"AND e.at >= :t0 AND e.at < :t1 AND {db.in_units('c.unit_id')} GROUP BY 1", **p)
+            f"AND e.at >= :t0 AND e.at < :t1 AND {db.in_units('c.unit_id')} GROUP BY 1",
+            keep=KEEP, **p)
     }
     return [TrendPoint(m, received.get(str(m), 0), answered.get(i, 0))
             for i, m in enumerate(series)]
@@ -1162,11 +1252,15 @@ async def build_report(
 ) -> Report:
     """Every figure of the monthly summary for ``month`` (local calendar month in ``tz``) over
     the cases of ``units`` (``Case.unit``: one workshop, or one desk)."""
+    now = now or datetime.now(UTC)
+    pending: dict[str, str] = {}
     async with _snapshot(connection) as conn:
-        return await _build(
+        report = await _build(
             conn, month, units=units, tz=tz, response_limit_days=response_limit_days,
             small_group_k=small_group_k, rating_window_days=rating_window_days,
-            list_limit=list_limit, trend_months=trend_months, now=now or datetime.now(UTC))
+            list_limit=list_limit, trend_months=trend_months, now=now, pending=pending)
+    await _keep(pending, local_today(tz, now), connection)
+    return report
 
 
 @contextlib.asynccontextmanager
@@ -1191,11 +1285,15 @@ async def _build(
     conn: BaseDBAsyncClient, month: Month, *, units: tuple[int, ...], tz: ZoneInfo,
     response_limit_days: int,
     small_group_k: int, rating_window_days: int, list_limit: int | None, trend_months: int,
-    now: datetime,
+    now: datetime, pending: dict[str, str] | None = None,
 ) -> Report:
-    db = _Db(conn, tz, _offset_minutes(tz, month), units)
+    today = local_today(tz, now)
+    db = _Db(conn, tz, _offset_minutes(tz, month), units,
+             settled=settled(month, response_limit_days, today), pending=pending)
     figures = await _figures(db, month, response_limit_days)
-    previous_db = _Db(db.conn, tz, _offset_minutes(tz, month.prev()), units)
+    previous_db = _Db(db.conn, tz, _offset_minutes(tz, month.prev()), units,
+                      settled=settled(month.prev(), response_limit_days, today),
+                      pending=db.pending)
     previous = await _figures(previous_db, month.prev(), response_limit_days)
     w = _Window.of(month, tz)
     accept_times, answer_times = await _times(db, w)

@@ -174,6 +174,9 @@ async def index(request: Request) -> Response:
 
 
 def _done(ok: str, **params: str) -> Response:
+    # Something was saved: the public pages' cached tree, categories and teams are read again
+    # (at once in this process; the other workers within depot.TREE_SECONDS).
+    depot.changed()
     section = NOTICES[ok][0]
     return RedirectResponse(f"/admin?{urlencode({'ok': ok, **params})}#{section}",
                             status_code=303)

@@ -44,7 +44,8 @@ RECEIPT_COOKIE = "sb_receipt"
 async def _submit_context(request: Request, workshop: Unit, team: Team | None
                           ) -> dict[str, object]:
     s = settings_of(request)
-    categories = await depot.offered_categories(workshop)
+    tree = await tree_of(request).get()
+    categories = tree.offered_categories(workshop)
     return {
         "categories": categories,
         # 立即通知值班领导 is offered for urgent categories (安全隐患) only.
@@ -59,14 +60,14 @@ async def _submit_context(request: Request, workshop: Unit, team: Team | None
         "board_path": "/board" if "workshop" not in request.path_params
         else f"/w/{workshop.code}/board",
         "in_tree": "workshop" in request.path_params,
-        "desks": (await tree_of(request).get()).desks(),
+        "desks": tree.desks(),
         "team": team,
         "token": tokens.issue(s.secret_key, today(request)),
         "limits": (s.text_min, s.text_max),
         # This browser submitted a moment ago: say so, so that nobody writes the same again.
         "just_sent": _show_again_nonce(request) is not None,
         "show_again_minutes": receipts.SHOW_AGAIN_SECONDS // 60,
-        "org": await org.get_org(),
+        "org": org.org_of(tree),
     }
 
 
@@ -77,15 +78,12 @@ def _show_again_nonce(request: Request) -> str | None:
     return receipts.show_again_nonce(settings_of(request).secret_key, value, time.time())
 
 
-async def _team(code: str, workshop: Unit | None) -> Team | None:
+async def _team(request: Request, code: str, workshop: Unit | None) -> Team | None:
     """An active team of this workshop (any workshop's when ``workshop`` is None)."""
     code = code.strip()
     if not code or len(code) > 32:
         return None
-    qs = Team.filter(code=code, active=True)
-    if workshop is not None:
-        qs = qs.filter(workshop_id=workshop.id)
-    return await qs.first()
+    return (await tree_of(request).get()).team(code, workshop)
 
 
 async def _workshop(request: Request) -> Unit | None:
@@ -103,19 +101,21 @@ async def _workshop(request: Request) -> Unit | None:
 async def _choose(request: Request) -> Response:
     """``/`` with several workshops: a team link from an old poster goes to its workshop's box;
     anything else lists the workshops' boxes."""
-    team = await _team(request.query_params.get("t", ""), None)
+    tree = await tree_of(request).get()
+    team = await _team(request, request.query_params.get("t", ""), None)
     if team is not None:
-        unit = await Unit.get(id=team.workshop_id)  # type: ignore[attr-defined]
+        unit = next(u for u in tree.units if u.id == team.workshop_id)  # type: ignore[attr-defined]
         return RedirectResponse(f"/w/{unit.code}/?t={team.code}", status_code=303)
-    return render(request, "choose.html", {"workshops": await depot.workshops(),
-                                           "org": await org.get_org()})
+    return render(request, "choose.html", {
+        "workshops": [u for u in tree.units if u.kind == depot.WORKSHOP and u.active],
+        "org": org.org_of(tree)})
 
 
 async def submit_page(request: Request) -> Response:
     workshop = await _workshop(request)
     if workshop is None:
         return await _choose(request)
-    team = await _team(request.query_params.get("t", ""), workshop)
+    team = await _team(request, request.query_params.get("t", ""), workshop)
     return render(request, "submit.html", await _submit_context(request, workshop, team))
 
 
@@ -208,7 +208,7 @@ async def submit(request: Request) -> Response:
     workshop = await _workshop(request)
     if workshop is None:
         raise HTTPException(404, "请先选择车间。")
-    team = await _team(field(form, "team"), workshop)
+    team = await _team(request, field(form, "team"), workshop)
     # A team link records the team only while the worker leaves "注明班组" chosen.
     team_choice = field(form, "team_choice") or ("team" if team else "")
     recorded_team = team if team_choice == "team" else None
@@ -231,7 +231,8 @@ async def submit(request: Request) -> Response:
         errors["team"] = "请选择是否注明班组。"
     # Addressed to a depot desk (段工会, 纪检) instead of the workshop: "" is the workshop.
     to = field(form, "to").strip()[:32]
-    desk = (await tree_of(request).get()).by_code(to, depot.DESK) if to else None
+    tree = await tree_of(request).get()
+    desk = tree.by_code(to, depot.DESK) if to else None
     if to and (desk is None or not desk.active):
         errors["to"] = "请重新选择交给谁看。"
     cleaned, photo_error = await _photos_of(files, s)
@@ -250,6 +251,7 @@ async def submit(request: Request) -> Response:
                 first_use=lambda: _open_window(throttle, window), photos=cleaned,
                 clock_start=urgency.clock_start(s, now_utc(), immediate=notify_now),
                 notify_now=notify_now,
+                category=tree.category(category_id), source_id=tree.qr_source_id,
             )
         except DomainError as e:
             errors[e.field or "form"] = e.message
@@ -258,8 +260,8 @@ async def submit(request: Request) -> Response:
                 return _receipt_redirect(request, nonce)
             # The same form sent again long after: nothing new is stored, and the receipt stays
             # hidden (someone else may be holding the phone now).
-            return render(request, "receipt.html", await _receipt_context(None, already=True),
-                          409)
+            return render(request, "receipt.html",
+                          await _receipt_context(request, None, already=True), 409)
     context = await _submit_context(request, workshop, team)
     context.update(errors=errors, form={"body": field(form, "body")[: s.text_max * 2],
                                         "category": field(form, "category"),
@@ -268,7 +270,7 @@ async def submit(request: Request) -> Response:
     return render(request, "submit.html", context, status_code=422)
 
 
-async def _receipt_context(receipt: str | None, *, already: bool = False,
+async def _receipt_context(request: Request, receipt: str | None, *, already: bool = False,
                            secret_key: str = "") -> dict[str, object]:
     desk = None
     urgent = None
@@ -278,8 +280,8 @@ async def _receipt_context(receipt: str | None, *, already: bool = False,
             desk = case.unit
         if case is not None and case.category.urgent:
             urgent = case.category
-    return {"receipt": receipt, "already": already, "org": await org.get_org(), "desk": desk,
-            "urgent": urgent,
+    return {"receipt": receipt, "already": already, "desk": desk,
+            "org": org.org_of(await tree_of(request).get()), "urgent": urgent,
             "show_again_minutes": receipts.SHOW_AGAIN_SECONDS // 60}
 
 
@@ -296,7 +298,7 @@ async def receipt_page(request: Request) -> Response:
         if used is not None and used.wrapped:
             receipt = tokens.unwrap(nonce, used.wrapped)
     response = render(request, "receipt.html", await _receipt_context(
-        receipt, secret_key=settings_of(request).secret_key))
+        request, receipt, secret_key=settings_of(request).secret_key))
     if receipt is None and RECEIPT_COOKIE in request.cookies:
         response.delete_cookie(RECEIPT_COOKIE, path="/")
     return response
