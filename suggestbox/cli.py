@@ -7,8 +7,8 @@ import asyncio
 import getpass
 import os
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .settings import Settings
@@ -417,6 +417,12 @@ def _report_year(args: argparse.Namespace, settings: Settings) -> int:
         async with orm(settings):
             return await export_year(year, args.format, settings, workshop=args.workshop)
 
+    return _write_report(run, args, f"{year} 年度总结")
+
+
+def _write_report(run: Callable[[], Coroutine[Any, Any, bytes]], args: argparse.Namespace,
+                  label: str) -> int:
+    """Run an export and write it to ``--out`` (or stdout); 2 for an unknown unit."""
     try:
         data = asyncio.run(run())
     except LookupError:
@@ -425,7 +431,7 @@ def _report_year(args: argparse.Namespace, settings: Settings) -> int:
     if args.out:
         with open(args.out, "wb") as fh:
             fh.write(data)
-        print(f"已写入 {args.out}（{year} 年度总结）。")
+        print(f"已写入 {args.out}（{label}）。")
     else:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
@@ -455,19 +461,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
             return await export(month, args.format, settings, what=args.what,
                                 workshop=args.workshop)
 
-    try:
-        data = asyncio.run(run())
-    except LookupError:
-        print(f"错误：没有代码为 {args.workshop} 的车间或段级渠道。", file=sys.stderr)
-        return 2
-    if args.out:
-        with open(args.out, "wb") as fh:
-            fh.write(data)
-        print(f"已写入 {args.out}（{month}）。")
-    else:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-    return 0
+    return _write_report(run, args, str(month))
 
 
 def cmd_similar(args: argparse.Namespace, settings: Settings) -> int:

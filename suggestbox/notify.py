@@ -113,6 +113,16 @@ async def _personal_or_group(case: Case, user_id: int | None, conn: BaseDBAsyncC
     return await _group_channels(case, conn)
 
 
+async def _groups_and_assignee(case: Case, conn: BaseDBAsyncClient | None) -> list[Channel]:
+    """What a worker's own action (不满意, 催办) reaches: the groups and the assignee's channel."""
+    targets = {ch.id: ch for ch in await _group_channels(case, conn)}
+    if case.assignee_id is not None:  # type: ignore[attr-defined]
+        own = await Channel.filter(enabled=True, user_id=case.assignee_id  # type: ignore[attr-defined]
+                                   ).using_db(conn)
+        targets.update({ch.id: ch for ch in own})
+    return list(targets.values())
+
+
 async def _write(channels: Iterable[Channel], note: Note, *, today: date, tz: ZoneInfo,
                  conn: BaseDBAsyncClient | None, dedup: str | None = None) -> int:
     count = 0
@@ -182,11 +192,8 @@ async def enqueue_for_event(
         note = Note("unsatisfied", "提交人评价“不满意”，案件已重新办理",
                     [f"编号：{number}", f"类别：{cat}", f"承办人：{who}"], case_path(case),
                     summary=f"{number}（{cat}）")
-        targets = {ch.id: ch for ch in await _group_channels(case, conn)}
-        if assignee_id is not None:
-            own = await Channel.filter(enabled=True, user_id=assignee_id).using_db(conn)
-            targets.update({ch.id: ch for ch in own})
-        return await _write(targets.values(), note, today=today, tz=tz, conn=conn)
+        return await _write(await _groups_and_assignee(case, conn), note, today=today, tz=tz,
+                            conn=conn)
     if action == "urge":
         assignee_id = case.assignee_id  # type: ignore[attr-defined]
         who = await _label(assignee_id, conn) if assignee_id else "（未交办）"
@@ -194,11 +201,8 @@ async def enqueue_for_event(
                     [f"编号：{number}", f"类别：{cat}", f"承办人：{who}",
                      f"累计催办 {changes.get('urges', case.urges)} 次"], case_path(case),
                     summary=f"{number}（{cat}）")
-        targets = {ch.id: ch for ch in await _group_channels(case, conn)}
-        if assignee_id is not None:
-            own = await Channel.filter(enabled=True, user_id=assignee_id).using_db(conn)
-            targets.update({ch.id: ch for ch in own})
-        return await _write(targets.values(), note, today=today, tz=tz, conn=conn)
+        return await _write(await _groups_and_assignee(case, conn), note, today=today, tz=tz,
+                            conn=conn)
     if action == "escalate":
         return await _escalation(case, cat, number, extra, conn=conn, today=today, tz=tz)
     if action == "return":
