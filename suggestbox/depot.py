@@ -185,6 +185,30 @@ class Tree:
     teams: tuple[Team, ...] = ()  # active ones
     site: tuple[tuple[str, str], ...] = ()  # SiteSetting rows (key, value)
     qr_source_id: int | None = None  # 扫码: the source of a worker's own submission
+    # Every category and team, retired ones too (staff pages: filters and old cases' labels).
+    all_categories: tuple[Category, ...] = ()
+    all_teams: tuple[Team, ...] = ()
+
+    def categories_of(self, units: Sequence[int]) -> list[Category]:
+        """Every category the cases of these units can have: the depot's and the units' own,
+        retired ones included, in display order (the staff queue's filter)."""
+        return [c for c in self.all_categories
+                if c.workshop_id is None or c.workshop_id in units]  # type: ignore[attr-defined]
+
+    def teams_of(self, units: Sequence[int]) -> list[Team]:
+        """Every team of these units, retired ones included, in display order."""
+        return [t for t in self.all_teams if t.workshop_id in units]  # type: ignore[attr-defined]
+
+    def category_by_id(self) -> dict[int, Category]:
+        return {c.id: c for c in self.all_categories}
+
+    def team_by_id(self) -> dict[int, Team]:
+        return {t.id: t for t in self.all_teams}
+
+    def units_named(self, ids: Sequence[int]) -> dict[int, Unit]:
+        """As ``units_named``, from this copy."""
+        wanted = set(ids)
+        return {u.id: u for u in self.units if u.id in wanted}
 
     def category(self, category_id: int) -> Category | None:
         """An active category by id (any workshop's: the caller checks whose)."""
@@ -241,11 +265,13 @@ class TreeCache:
                 or self._generation != _generation):
             generation = _generation
             qr = await Source.filter(key="qr").first()
+            categories = tuple(await Category.all())
+            teams = tuple(await Team.all())
             self._tree = Tree(tuple(await Unit.all()),
-                              tuple(await Category.filter(active=True)),
-                              tuple(await Team.filter(active=True)),
+                              tuple(c for c in categories if c.active),
+                              tuple(t for t in teams if t.active),
                               tuple((s.key, s.value) for s in await SiteSetting.all()),
-                              qr.id if qr else None)
+                              qr.id if qr else None, categories, teams)
             self._until = time.monotonic() + self.seconds
             self._generation = generation
         return self._tree

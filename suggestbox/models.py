@@ -227,6 +227,10 @@ class Case(Model):
             # Reports: a unit's cases open at a month's end (and overdue), read from the index
             # alone (PostgreSQL index-only scan) instead of every open case's row.
             ("unit_id", "status", "received_on", "deadline"),
+            # The queue's urgent block and its overdue promises (issue 19): a unit's few cases
+            # with an hour clock or a promise, not a scan of all its open cases.
+            ("unit_id", "clock_at"),
+            ("unit_id", "promised_on"),
         )
 
     @property
@@ -417,10 +421,15 @@ async def _case_in_workshop(sender: type[Case], instance: Case, using_db: Any,
         qr = await Source.filter(key="qr").using_db(using_db).first()
         instance.source_id = qr.id if qr else None
     if not instance._saved_in_db and not instance.adoption_review:
-        # A new case: adoption review if its category asks for it (fixed from now on).
-        instance.adoption_review = await Category.filter(
-            id=instance.category_id, adoption_review=True  # type: ignore[attr-defined]
-        ).using_db(using_db).exists()
+        # A new case: adoption review if its category asks for it (fixed from now on); from
+        # the Category the case was created with, when given (no query; issue 19).
+        category = instance.__dict__.get("_category")
+        if isinstance(category, Category) and category.id == instance.category_id:  # type: ignore[attr-defined]
+            instance.adoption_review = bool(category.adoption_review)
+        else:
+            instance.adoption_review = await Category.filter(
+                id=instance.category_id, adoption_review=True  # type: ignore[attr-defined]
+            ).using_db(using_db).exists()
 
 
 class SlipCode(Model):

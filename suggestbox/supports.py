@@ -17,6 +17,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from . import queue_clock
 from .cases import BOARD_STATUSES, DomainError
 from .models import Case, Support
 
@@ -40,7 +41,8 @@ async def press(case_id: uuid.UUID, today: date) -> int:
                     await Support.create(id=uuid.uuid4(), case_id=case_id, day=today, count=1,
                                          using_db=conn)
                 await Case.filter(id=case_id).using_db(conn).update(supports=F("supports") + 1)
-                return int(case.supports) + 1
+            queue_clock.bump()  # the board's count changed without an event
+            return int(case.supports) + 1
         except IntegrityError:
             continue
     raise DomainError("请稍后再试。")

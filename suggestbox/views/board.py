@@ -4,8 +4,10 @@ The board is the most-read page, so its queries are few and fixed: one for the p
 (with their category joined), one for the replies of those cases (a single IN query), one count
 for paging, and the categories for the filter. The rendered page is kept for a short time per
 app, keyed by the normalized filters and a cheap "board version" (count and latest publish/close
-time of the published cases), so a publish, an unpublish or a close shows at once, in every
-worker process.
+time of the published cases). The version is asked again at most every ``VERSION_SECONDS``
+per workshop and process, and at once after any change to a case made in this process
+(``queue_clock.local_ticks``): a publish, an unpublish or a close shows at once in the worker
+that made it and within a second in the others; a board opened again in between sends no query.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from tortoise.functions import Count, Max, Sum
 
-from .. import cases, depot, followthrough, org, supports
+from .. import cases, depot, followthrough, org, queue_clock, supports
 from ..cases import DomainError
 from ..models import Case, Category, Event, Photo, Unit
 from ..templating import render
@@ -41,6 +43,11 @@ from .common import (
 
 PAGE_SIZE = 20
 CACHE_SECONDS = 30.0
+VERSION_SECONDS = 1.0  # how stale another worker's board may be
+
+
+def _clock() -> float:
+    return time.monotonic()
 CACHE_MAX_ENTRIES = 256
 BOARD_STATUSES = list(cases.BOARD_STATUSES)
 SUPPORTED_COOKIE = "sb_supported"
@@ -188,20 +195,35 @@ class PageCache:
         self.seconds = seconds
         self.max_entries = max_entries
         self._entries: dict[str, tuple[float, tuple[Any, ...], bytes]] = {}
+        # workshop id → (asked again after, local ticks then, version)
+        self._versions: dict[int, tuple[float, int, tuple[Any, ...]]] = {}
 
     def get(self, key: str, version: tuple[Any, ...]) -> bytes | None:
         entry = self._entries.get(key)
-        if entry is None or entry[0] < time.monotonic() or entry[1] != version:
+        if entry is None or entry[0] < _clock() or entry[1] != version:
             return None
         return entry[2]
 
     def put(self, key: str, version: tuple[Any, ...], body: bytes) -> None:
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
-        self._entries[key] = (time.monotonic() + self.seconds, version, body)
+        self._entries[key] = (_clock() + self.seconds, version, body)
 
     def clear(self) -> None:
         self._entries.clear()
+        self._versions.clear()
+
+    async def version(self, workshop_id: int) -> tuple[Any, ...]:
+        """The board version of a workshop, asked at most every ``VERSION_SECONDS`` while this
+        process changed no case."""
+        now = _clock()
+        known = self._versions.get(workshop_id)
+        if known is not None and known[0] > now and known[1] == queue_clock.local_ticks:
+            return known[2]
+        ticks = queue_clock.local_ticks
+        version = await board_version(workshop_id)
+        self._versions[workshop_id] = (now + VERSION_SECONDS, ticks, version)
+        return version
 
 
 def cache_of(request: Request) -> PageCache:
@@ -231,7 +253,7 @@ async def board(request: Request) -> Response:
     cache = cache_of(request)
     base = request.url.path
     key = base + filters.query()
-    version = await board_version(workshop.id)
+    version = await cache.version(workshop.id)
     body = cache.get(key, version)
     if body is None:
         page = await board_page(filters, PAGE_SIZE, workshop.id)

@@ -31,6 +31,7 @@ from .common import (
     staff_form,
     throttle_of,
     today,
+    tree_of,
 )
 
 LEADERS = ("leader", "admin")
@@ -155,44 +156,72 @@ async def queue(request: Request) -> Response:
     elif filters["status"] == "open":
         qs = qs.filter(status__in=list(OPEN_STATUSES))
     rows, next_after, next_page = await _page_of(qs, filters["sort"], p, s.page_size)
-    urgent = await _urgent_first(base_qs, filters["status"])
+    tree = await tree_of(request).get()
+    urgent = await _urgent_first(base_qs, filters["status"], tree)
+    handlers = await StaffUser.filter(active=True, unit_id__in=units)
+    await _attach([*urgent, *rows], tree, handlers)
     now = now_utc()
     hours = {c.id: urgency.hours_left(c, c.category, now) for c in [*urgent, *rows]}
     query = {k: ("1" if v is True else v) for k, v in filters.items() if v}
     if shown_unit is not None:
         query["w"] = shown_unit.code
-    named = await depot.units_named(list(scope.units))
     late = [c for c in await followthrough.overdue_promises(today(request), units)
             if user.role != "handler" or c.assignee_id == user.id]  # type: ignore[attr-defined]
     return render(request, "staff/queue.html", {
         "late_promises": late, "late_promise_ids": {c.id for c in late},
-        "units": named, "shown_unit": shown_unit, "depot": scope.depot,
+        "units": tree.units_named(scope.units), "shown_unit": shown_unit, "depot": scope.depot,
         "me": user, "csrf": session.csrf, "rows": rows, "counts": counts,
         "total": sum(counts.values()), "filters": filters, "query": query,
         "next_after": next_after, "next_page": next_page, "today": today(request),
-        "categories": await Category.filter(Q(workshop_id=None) | Q(workshop_id__in=units)),
-        "teams": await Team.filter(workshop_id__in=units),
-        "handlers": await StaffUser.filter(active=True, unit_id__in=units),
+        # The filter lists from the per-process copy of the tree (depot.TreeCache): a category
+        # or team added in another worker shows here within depot.TREE_SECONDS.
+        "categories": tree.categories_of(units),
+        "teams": tree.teams_of(units),
+        "handlers": handlers,
         "open_statuses": OPEN_STATUSES,
         "urgent": urgent, "hours": hours,
     })
 
 
+async def _attach(rows: list[Case], tree: Any, handlers: list[StaffUser]) -> None:
+    """Each row's category, team and assignee, without a join per row: the category and team
+    from the tree's copy, the assignee from the handler list the page shows anyway (one more
+    query only for assignees not on it: retired, or of another unit)."""
+    categories, teams = tree.category_by_id(), tree.team_by_id()
+    people = {u.id: u for u in handlers}
+    missing = {c.assignee_id for c in rows  # type: ignore[attr-defined]
+               if c.assignee_id is not None and c.assignee_id not in people}  # type: ignore[attr-defined]
+    if missing:
+        people.update({u.id: u for u in await StaffUser.filter(id__in=list(missing))})
+    for c in rows:
+        category = categories.get(c.category_id)  # type: ignore[attr-defined]
+        if category is None:  # created in another worker within TREE_SECONDS
+            category = await Category.get(id=c.category_id)  # type: ignore[attr-defined]
+        c.category = category
+        team_id = c.team_id  # type: ignore[attr-defined]
+        c.team = None if team_id is None else (
+            teams.get(team_id) or await Team.get(id=team_id))
+        assignee_id = c.assignee_id  # type: ignore[attr-defined]
+        c.assignee = None if assignee_id is None else people.get(assignee_id)
+
+
 URGENT_SHOWN = 50
 
 
-async def _urgent_first(qs: Any, status: str) -> list[Case]:
+async def _urgent_first(qs: Any, status: str, tree: Any) -> list[Case]:
     """Open cases of urgent categories (安全隐患), shown above the list with the hours left:
     the ones due soonest first. Not on lists of closed, rejected or merged cases."""
-    if status not in ("", "open", *OPEN_STATUSES):
+    urgent = [c.id for c in tree.all_categories if c.urgent]
+    if status not in ("", "open", *OPEN_STATUSES) or not urgent:
         return []
     if status in OPEN_STATUSES:
         qs = qs.filter(status=status)
     rows = await qs.filter(status__in=list(OPEN_STATUSES), clock_at__not_isnull=True,
-                           category__urgent=True).order_by("clock_at", "id").limit(
-        URGENT_SHOWN).select_related("category", "team", "assignee")
+                           category_id__in=urgent).order_by("clock_at", "id").limit(URGENT_SHOWN)
+    categories = tree.category_by_id()
     now = now_utc()
-    return sorted(rows, key=lambda c: urgency.hours_left(c, c.category, now) or 0)
+    return sorted(rows, key=lambda c: urgency.hours_left(
+        c, categories[c.category_id], now) or 0)
 COUNTS_MAX_ENTRIES = 512
 
 
@@ -224,12 +253,11 @@ async def _counts(request: Request, qs: Any, units: list[int], user: StaffUser,
 
 async def _page_of(qs: Any, sort: str, p: Any, size: int) -> tuple[list[Case], str, int | None]:
     """One page of the queue: (rows, the keyset for the next page, or the next page number)."""
-    related = ("category", "team", "assignee")
     if sort == "supports":
         # Most 我也遇到 first; paged by offset (a short list: the few items on the board).
         page = min(parse_id(p.get("page")) or 1, 10_000)
         rows = await qs.order_by("-supports", "-received_on", "-id").offset(
-            (page - 1) * size).limit(size + 1).select_related(*related)
+            (page - 1) * size).limit(size + 1)
         return rows[:size], "", page + 1 if len(rows) > size else None
     # Keyset paging on (received_on, id), both indexed: fast at any depth. Within a day the
     # order is by random id, so it does not reveal the order of submissions.
@@ -241,7 +269,7 @@ async def _page_of(qs: Any, sort: str, p: Any, size: int) -> tuple[list[Case], s
         except ValueError as exc:
             raise HTTPException(400) from exc
         qs = qs.filter(Q(received_on__lt=day) | Q(received_on=day, id__lt=last_id))
-    rows = await qs.order_by("-received_on", "-id").limit(size + 1).select_related(*related)
+    rows = await qs.order_by("-received_on", "-id").limit(size + 1)
     more = len(rows) > size
     rows = rows[:size]
     return rows, f"{rows[-1].received_on.isoformat()}_{rows[-1].id}" if more else "", None
