@@ -12,6 +12,7 @@ that made it and within a second in the others; a board opened again in between 
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import hmac
 import re
@@ -27,7 +28,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from tortoise.functions import Count, Max, Sum
 
-from .. import cases, depot, followthrough, org, queue_clock, supports
+from .. import cases, compression, depot, followthrough, org, queue_clock, supports
 from ..cases import DomainError
 from ..models import Case, Category, Event, Photo, Unit
 from ..templating import render
@@ -194,20 +195,25 @@ class PageCache:
     def __init__(self, seconds: float = CACHE_SECONDS, max_entries: int = CACHE_MAX_ENTRIES):
         self.seconds = seconds
         self.max_entries = max_entries
-        self._entries: dict[str, tuple[float, tuple[Any, ...], bytes]] = {}
+        self._entries: dict[str, tuple[float, tuple[Any, ...], bytes, bytes | None]] = {}
         # workshop id → (asked again after, local ticks then, version)
         self._versions: dict[int, tuple[float, int, tuple[Any, ...]]] = {}
 
-    def get(self, key: str, version: tuple[Any, ...]) -> bytes | None:
+    def get(self, key: str, version: tuple[Any, ...]) -> tuple[bytes, bytes | None] | None:
+        """The page and its gzip form (None when too small to be worth it)."""
         entry = self._entries.get(key)
         if entry is None or entry[0] < _clock() or entry[1] != version:
             return None
-        return entry[2]
+        return entry[2], entry[3]
 
-    def put(self, key: str, version: tuple[Any, ...], body: bytes) -> None:
+    def put(self, key: str, version: tuple[Any, ...], body: bytes) -> tuple[bytes, bytes | None]:
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
-        self._entries[key] = (_clock() + self.seconds, version, body)
+        # Compressed once here rather than by the middleware on every request (issue 19).
+        gz = (gzip.compress(body, compresslevel=compression.LEVEL, mtime=0)
+              if len(body) >= compression.MINIMUM_SIZE else None)
+        self._entries[key] = (_clock() + self.seconds, version, body, gz)
+        return body, gz
 
     def clear(self) -> None:
         self._entries.clear()
@@ -254,8 +260,8 @@ async def board(request: Request) -> Response:
     base = request.url.path
     key = base + filters.query()
     version = await cache.version(workshop.id)
-    body = cache.get(key, version)
-    if body is None:
+    kept = cache.get(key, version)
+    if kept is None:
         page = await board_page(filters, PAGE_SIZE, workshop.id)
         if filters.page > page.pages:
             raise HTTPException(404, "没有这一页。")
@@ -264,8 +270,11 @@ async def board(request: Request) -> Response:
             "in_tree": code is not None,
             "categories": await Category.filter(depot.categories_for(workshop)),
         })
-        body = bytes(response.body)
-        cache.put(key, version, body)
+        kept = cache.put(key, version, bytes(response.body))
+    body, gz = kept
+    if gz is not None and "gzip" in request.headers.get("accept-encoding", ""):
+        # Already compressed: the middleware passes a response with Content-Encoding through.
+        return HTMLResponse(gz, headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
     return HTMLResponse(body)
 
 
