@@ -77,7 +77,7 @@ async def _grow(leader: StaffUser, workshop: Unit, start: int, n: int) -> None:
 async def _clear_caches(app: Any) -> None:
     """Every per-process cache a page keeps, and the kept report rows, so that both
     measurements do the same work."""
-    for name in ("tree_cache", "board_cache", "queue_counts"):
+    for name in ("tree_cache", "board_cache", "queue_counts", "queue_kept", "form_pages"):
         cache = getattr(app.state, name, None)
         if cache is not None:
             cache.clear()
@@ -355,3 +355,34 @@ async def test_the_board_asks_its_version_at_most_once_a_second(app, monkeypatch
         assert "库房通道已清理" in (await worker.get("/board")).text  # within the second
         clock[0] += board_view.VERSION_SECONDS + 0.01
         assert "库房通道已清理" not in (await worker.get("/board")).text
+
+
+async def test_the_queue_keeps_its_urgent_block_and_late_promises_until_a_change(app):
+    """Like the counts, the urgent block and the list of late promises are read again only
+    when a case of the units changed (or the day did, for promises); the list itself is
+    always read."""
+    from suggestbox import auth
+    from tests.conftest import PASSWORD
+
+    workshop = await Unit.filter(kind="workshop").order_by("id").first()
+    assert workshop is not None
+    await auth.add_user("leader1", "leader", PASSWORD, "组长", unit=workshop)
+    hazard = await Category.get(name="安全隐患")
+    async with make_client(app) as staff, make_client(app) as worker:
+        await login(staff, "leader1")
+        await submit(worker, "第一条意见：车间的照明需要改进一下。")
+
+        async def statements() -> tuple[str, list[str]]:
+            with counting_queries() as seen:
+                page = await staff.get("/staff/cases")
+            assert page.status_code == 200
+            return page.text, [q for q in seen if "clock_at" in q.split("FROM")[-1]
+                                or "promised_on" in q.split("FROM")[-1]]
+
+        await statements()
+        again, kept_reads = await statements()
+        assert kept_reads == [] and 'class="urgent"' not in again
+        await submit(worker, "二号通道的灭火器过期了，很危险。", category=hazard.id)
+        after, reads = await statements()
+        assert len(reads) == 2, reads  # the urgent block and the promises, read again
+        assert 'class="urgent"' in after and "二号通道的灭火器过期了" in after

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import cases, depot, followthrough, notify, org, photos, receipts, similar, tokens, urgency
@@ -41,7 +41,8 @@ log = logging.getLogger("suggestbox")
 RECEIPT_COOKIE = "sb_receipt"
 
 
-async def _submit_context(request: Request, workshop: Unit, team: Team | None
+async def _submit_context(request: Request, workshop: Unit, team: Team | None,
+                          token: str | None = None, just_sent: bool | None = None
                           ) -> dict[str, object]:
     s = settings_of(request)
     tree = await tree_of(request).get()
@@ -62,10 +63,10 @@ async def _submit_context(request: Request, workshop: Unit, team: Team | None
         "in_tree": "workshop" in request.path_params,
         "desks": tree.desks(),
         "team": team,
-        "token": tokens.issue(s.secret_key, today(request)),
+        "token": token if token is not None else tokens.issue(s.secret_key, today(request)),
         "limits": (s.text_min, s.text_max),
         # This browser submitted a moment ago: say so, so that nobody writes the same again.
-        "just_sent": _show_again_nonce(request) is not None,
+        "just_sent": just_sent if just_sent is not None else _show_again_nonce(request) is not None,
         "show_again_minutes": receipts.SHOW_AGAIN_SECONDS // 60,
         "org": org.org_of(tree),
     }
@@ -111,12 +112,50 @@ async def _choose(request: Request) -> Response:
         "org": org.org_of(tree)})
 
 
+# The submit form is the same for every phone of a box but for its one-time form token: it is
+# rendered once per copy of the tree (depot.TreeCache: a change of categories, teams or the
+# organisation makes a new copy) with this slot where the token goes, and each request puts a
+# fresh token there (issue 19: Jinja was half of GET /).
+TOKEN_SLOT = "SBFORMTOKENSLOT"  # noqa: S105 (a placeholder, not a secret)
+FORM_PAGES_MAX = 256
+
+
+class FormPages:
+    def __init__(self) -> None:
+        self.tree: object = None
+        self.pages: dict[tuple[object, ...], tuple[bytes, bytes]] = {}
+
+    def for_tree(self, tree: object) -> dict[tuple[object, ...], tuple[bytes, bytes]]:
+        if self.tree is not tree or len(self.pages) >= FORM_PAGES_MAX:
+            self.tree, self.pages = tree, {}
+        return self.pages
+
+    def clear(self) -> None:
+        self.tree, self.pages = None, {}
+
+
 async def submit_page(request: Request) -> Response:
     workshop = await _workshop(request)
     if workshop is None:
         return await _choose(request)
     team = await _team(request, request.query_params.get("t", ""), workshop)
-    return render(request, "submit.html", await _submit_context(request, workshop, team))
+    just_sent = _show_again_nonce(request) is not None
+    day = today(request)
+    cache: FormPages | None = getattr(request.app.state, "form_pages", None)
+    if cache is None:
+        cache = request.app.state.form_pages = FormPages()
+    pages = cache.for_tree(await tree_of(request).get())
+    key = (request.url.path, workshop.id, team.id if team else None, just_sent, day)
+    parts = pages.get(key)
+    if parts is None:
+        page = bytes(render(request, "submit.html", await _submit_context(
+            request, workshop, team, token=TOKEN_SLOT, just_sent=just_sent)).body)
+        before, slot, after = page.partition(TOKEN_SLOT.encode())
+        if not slot or TOKEN_SLOT.encode() in after:
+            raise RuntimeError("submit.html must show the form token exactly once")
+        parts = pages[key] = (before, after)
+    token = tokens.issue(settings_of(request).secret_key, day)
+    return HTMLResponse(parts[0] + token.encode() + parts[1])
 
 
 async def similar_on_board(request: Request) -> Response:

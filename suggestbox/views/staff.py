@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -150,14 +151,20 @@ async def queue(request: Request) -> Response:
         qs = qs.filter(deadline__lt=today(request), status__in=list(OPEN_STATUSES))
     if filters["q"]:
         qs = qs.filter(body__icontains=filters["q"])
-    counts = await _counts(request, qs, units, user, filters)
+    clock = await queue_clock.read(units)
+    counts = await _counts(request, qs, units, user, filters, clock)
     if filters["status"] in STATUS_LABELS:
         qs = qs.filter(status=filters["status"])
     elif filters["status"] == "open":
         qs = qs.filter(status__in=list(OPEN_STATUSES))
     rows, next_after, next_page = await _page_of(qs, filters["sort"], p, s.page_size)
     tree = await tree_of(request).get()
-    urgent = await _urgent_first(base_qs, filters["status"], tree)
+    # The urgent block and the late promises, like the counts, are kept while the units'
+    # clocks stand still (every change to one of their cases moves them); the list is read.
+    kept = _kept(request)
+    who = user.id if user.role == "handler" else 0
+    urgent = await kept.get(("urgent", tuple(sorted(units)), who, filters["status"]), clock,
+                            lambda: _urgent_first(base_qs, filters["status"], tree))
     handlers = await StaffUser.filter(active=True, unit_id__in=units)
     await _attach([*urgent, *rows], tree, handlers)
     now = now_utc()
@@ -165,7 +172,10 @@ async def queue(request: Request) -> Response:
     query = {k: ("1" if v is True else v) for k, v in filters.items() if v}
     if shown_unit is not None:
         query["w"] = shown_unit.code
-    late = [c for c in await followthrough.overdue_promises(today(request), units)
+    overdue: list[Case] = await kept.get(
+        ("late", tuple(sorted(units)), today(request)), clock,
+        lambda: followthrough.overdue_promises(today(request), units))
+    late = [c for c in overdue
             if user.role != "handler" or c.assignee_id == user.id]  # type: ignore[attr-defined]
     return render(request, "staff/queue.html", {
         "late_promises": late, "late_promise_ids": {c.id for c in late},
@@ -229,13 +239,41 @@ async def _urgent_first(qs: Any, status: str, tree: Any) -> list[Case]:
 COUNTS_MAX_ENTRIES = 512
 
 
+class ClockKept:
+    """Lists read from some units' cases, kept per process while those units' change clocks
+    (queue_clock.py) stand still."""
+
+    def __init__(self, max_entries: int = COUNTS_MAX_ENTRIES) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[Any, tuple[Any, Any]] = {}
+
+    async def get(self, key: Any, clock: Any, compute: Callable[[], Awaitable[Any]]) -> Any:
+        found = self._entries.get(key)
+        if found is not None and found[0] == clock:
+            return found[1]
+        value = await compute()
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key] = (clock, value)
+        return value
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+def _kept(request: Request) -> ClockKept:
+    kept: ClockKept | None = getattr(request.app.state, "queue_kept", None)
+    if kept is None:
+        kept = request.app.state.queue_kept = ClockKept()
+    return kept
+
+
 async def _counts(request: Request, qs: Any, units: list[int], user: StaffUser,
-                  filters: dict[str, Any]) -> dict[str, int]:
+                  filters: dict[str, Any], clock: Any) -> dict[str, int]:
     """The queue's counts by status: kept per process for these units and filters while the
     units' change clocks stand still (queue_clock.py: every event of one of their cases moves
     them, in every worker), so a queue opened again costs one small query, not a count over
     all the units' cases."""
-    clock = await queue_clock.read(units)
     key = (tuple(sorted(units)), user.id if user.role == "handler" else 0,
            tuple((k, v) for k, v in filters.items() if k not in ("status", "sort")),
            today(request) if filters["overdue"] else None)
