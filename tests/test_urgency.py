@@ -242,6 +242,35 @@ async def test_day_based_cases_climb_only_after_the_morning_hour(napp, nsettings
     assert await worker.remind(s, at(after + timedelta(days=3), 9)) == 2
 
 
+async def test_the_ladder_reads_past_due_cases_a_batch_at_a_time(napp, nsettings, hook,
+                                                                  monkeypatch):
+    """A backlog of past-due cases is read and escalated a few at a time (keyset on id): every
+    case gets its step once, as when they were read all at once (issue 19: 327,000 past-due
+    cases read at once took a worker to 1.1 GiB, and their keys overflowed asyncpg)."""
+    monkeypatch.setattr(worker, "BATCH", 2)
+    s = nsettings.with_(notify_hour=8)
+    leader = await add_user("lead", "leader")
+    await channel(hook, "wecom", "/group?key=g")
+    day = workshop_today()
+    ids = set()
+    for i in range(5):
+        case = await seed_case(f"食堂饭菜太咸了，希望改进，第 {i + 1} 件。", category_id=1)
+        await cases.apply(case.id, "accept", leader, now=datetime.now(UTC), tz=TZ,
+                          assignee_id=leader.id, deadline=day + timedelta(days=1))
+        ids.add(case.id)
+    waiting = await seed_case("更衣柜的锁坏了。", category_id=1)  # never accepted
+    after = day + timedelta(days=2)
+    due = await worker.overdue_cases(after + timedelta(days=30))
+    assert {c.id for c, _ in due} == ids | {waiting.id} and len(due) == 6
+    # Two queries (accepted with a deadline; new ones without), each read 2 rows at a time:
+    # the waiting case is read but not past its category's days yet.
+    assert [len(b) async for b in worker.overdue_batches(after)] == [2, 2, 1, 0]
+    assert await worker.remind(s, at(after, 8)) == 5  # the depot's one step, once per case
+    assert await worker.remind(s, at(after, 9)) == 0
+    escalated = await Event.filter(action="escalate").values_list("case_id", flat=True)
+    assert sorted(map(str, escalated)) == sorted(map(str, ids))
+
+
 async def test_a_desk_case_never_climbs_to_the_depot_group(napp, nsettings, hook):
     s = nsettings.with_(notify_quiet_hours=0)
     from suggestbox import depot
