@@ -73,12 +73,15 @@ def promise_overdue(case: Case, today: date) -> bool:
             and case.promised_on < today and case.status not in ("merged", "rejected"))
 
 
-async def overdue_promises(today: date, units: list[int] | None = None) -> list[Case]:
+async def overdue_promises(today: date, units: list[int] | None = None,
+                           since: date | None = None) -> list[Case]:
     """Cases whose promised completion date (承诺完成日期) is before ``today`` (the workshop's
-    local date) and that are not carried out yet, oldest promise first. For the escalation
-    ladder (issue 17) and the staff pages."""
+    local date) and that are not carried out yet, oldest promise first; only promises from
+    ``since`` on when given. For the escalation ladder (issue 17) and the staff pages."""
     qs = Case.filter(promised_on__lt=today, carried_out_at=None).exclude(
         status__in=["merged", "rejected"])
+    if since is not None:
+        qs = qs.filter(promised_on__gte=since)
     if units is not None:
         qs = qs.filter(unit_id__in=units)
     return await qs.order_by("promised_on", "id")

@@ -22,7 +22,7 @@ from tortoise.queryset import QuerySet
 from . import cases, followthrough, notify, privacy, urgency
 from .cases import purge_used_tokens
 from .intake import purge_slips
-from .models import Case, EscalationLevel, EscalationStep
+from .models import Case, Category, EscalationLevel, EscalationStep
 from .settings import Settings
 
 log = logging.getLogger("suggestbox.worker")
@@ -61,12 +61,19 @@ async def _batches(qs: QuerySet[Case], size: int | None = None,
 
 
 async def overdue_batches(today: date, size: int | None = None,
-                          related: tuple[str, ...] = ("category", "assignee")
+                          related: tuple[str, ...] = ("category", "assignee"),
+                          since: date | None = None, received_since: date | None = None,
                           ) -> AsyncIterator[list[tuple[Case, date]]]:
     """Open cases past their deadline day (with ``related`` fetched: ``category`` is needed),
-    at most ``size`` rows read at a time."""
-    for qs in (Case.filter(status__in=list(OPEN), deadline__lt=today),
-               Case.filter(status="new", deadline=None, received_on__lt=today)):
+    at most ``size`` rows read at a time; only deadlines from ``since`` on and, for new cases
+    without a deadline, received from ``received_since`` on, when given."""
+    dated = Case.filter(status__in=list(OPEN), deadline__lt=today)
+    waiting = Case.filter(status="new", deadline=None, received_on__lt=today)
+    if since is not None:
+        dated = dated.filter(deadline__gte=since)
+    if received_since is not None:
+        waiting = waiting.filter(received_on__gte=received_since)
+    for qs in (dated, waiting):
         async for rows in _batches(qs, size, related):
             found: list[tuple[Case, date]] = []
             for case in rows:
@@ -107,13 +114,38 @@ async def ladder_for(unit_id: int | None, cache: dict[int | None, list[Escalatio
     return cache[unit_id]
 
 
+# How far back the ladder looks. A level is due ``after_hours`` after a deadline; a case past
+# its deadline for longer than the longest ladder plus LADDER_GRACE had every chance to climb
+# while the worker ran, and is not read again on every tick (issue 19: on the 1,000,000-case
+# depot seed every tick read all 327,000 past-due cases). Choice written down: a level added
+# later, or a worker stopped for longer than LADDER_GRACE, does not reach cases past due
+# before that horizon.
+LADDER_GRACE = timedelta(days=7)
+
+
+async def _horizon(now: datetime) -> tuple[datetime, int, int]:
+    """(the oldest due moment the ladder still looks at, the longest day limit of a category,
+    the longest hour limit of an urgent category)."""
+    levels = await EscalationLevel.filter(active=True).values("after_hours")
+    longest = max((int(r["after_hours"] or 0) for r in levels), default=0)
+    limits = await Category.all().values_list("deadline_days", "respond_hours", "answer_hours")
+    days = max((int(d or 0) for d, _, _ in limits), default=0)
+    hours = max((max(int(r or 0), int(a or 0)) for _, r, a in limits), default=0)
+    return now - timedelta(hours=longest) - LADDER_GRACE, days, hours
+
+
 async def past_due_batches(settings: Settings, now: datetime, days: bool
                            ) -> AsyncIterator[list[tuple[Case, datetime]]]:
     """Open cases whose deadline has passed, a batch at a time: urgent ones by the hour at any
-    time, the rest by the day and only from the morning hour on (``days``)."""
+    time, the rest by the day and only from the morning hour on (``days``). Only cases due
+    after the ladder's horizon (``LADDER_GRACE``) are read."""
     tz = settings.tz
+    horizon, longest_days, longest_hours = await _horizon(now)
+    since = horizon.astimezone(tz).date() - timedelta(days=1)
     if days:
-        async for batch in overdue_batches(now.astimezone(tz).date(), related=("category",)):
+        async for batch in overdue_batches(
+                now.astimezone(tz).date(), related=("category",), since=since,
+                received_since=since - timedelta(days=longest_days)):
             found: list[tuple[Case, datetime]] = []
             for case, _ in batch:
                 if not urgency.is_urgent(case, case.category):
@@ -123,12 +155,14 @@ async def past_due_batches(settings: Settings, now: datetime, days: bool
             yield found
     if days:  # promises (承诺完成日期) not carried out by their day, like day-based deadlines
         found = []
-        for case in await followthrough.overdue_promises(now.astimezone(tz).date()):
+        for case in await followthrough.overdue_promises(now.astimezone(tz).date(),
+                                                         since=since):
             due = urgency.promise_due(case, tz)
             if due is not None:
                 found.append((case, due))
         yield found
-    async for rows in _batches(Case.filter(status__in=list(OPEN), clock_at__not_isnull=True),
+    clocked = (horizon - timedelta(hours=longest_hours)).astimezone(UTC)  # SQLite: text order
+    async for rows in _batches(Case.filter(status__in=list(OPEN), clock_at__gte=clocked),
                                related=("category",)):
         found = []
         for case in rows:

@@ -271,6 +271,31 @@ async def test_the_ladder_reads_past_due_cases_a_batch_at_a_time(napp, nsettings
     assert sorted(map(str, escalated)) == sorted(map(str, ids))
 
 
+async def test_the_ladder_does_not_reread_cases_past_its_horizon(napp, nsettings, hook):
+    """A case past due for longer than the longest level plus LADDER_GRACE is not read on
+    every tick any more (issue 19); one within it still climbs."""
+    s = nsettings.with_(notify_hour=8)
+    leader = await add_user("lead", "leader")
+    await channel(hook, "wecom", "/group?key=g")
+    await EscalationLevel.create(after_hours=48, target="depot")
+    day = workshop_today()
+    old = await seed_case("去年的意见：澡堂的热水不够热。", category_id=1)
+    recent = await seed_case("这周的意见：更衣柜的锁坏了。", category_id=1)
+    for case, deadline in ((old, day - timedelta(days=12)), (recent, day - timedelta(days=2))):
+        await cases.apply(case.id, "accept", leader, now=datetime.now(UTC), tz=TZ,
+                          assignee_id=leader.id, deadline=day + timedelta(days=1))
+        # Accepted long ago (the form refuses past days): set directly.
+        await Case.filter(id=case.id).update(deadline=deadline)
+    # Horizon: 48 h + 7 days before now, so a deadline 12 days ago is out, 2 days ago is in.
+    assert worker.LADDER_GRACE == timedelta(days=7)
+    assert await worker.remind(s, at(day, 9)) == 1  # the recent case: its first level
+    escalated = await Event.filter(action="escalate").values_list("case_id", flat=True)
+    assert set(escalated) == {recent.id}
+    read = [c.id for b in [b async for b in worker.past_due_batches(s, at(day, 9), True)]
+            for c, _ in b]
+    assert old.id not in read and recent.id in read
+
+
 async def test_a_desk_case_never_climbs_to_the_depot_group(napp, nsettings, hook):
     s = nsettings.with_(notify_quiet_hours=0)
     from suggestbox import depot
