@@ -751,9 +751,10 @@ async def _followthrough_by_unit(db: _Db, w: _Window) -> dict[int, _FollowUnit]:
     """建议数, 采纳评审, 采纳, 落实, promises (落实率, overdue at month end) and rewards, per unit.
 
     Only events up to the month's end are read (and ``received_on`` and the case's adoption
-    flag, fixed when it arrived), so a past month prints the same numbers again. Reviews,
-    promises and rewards are few (a depot reports hundreds a year): the event rows are read
-    and folded here rather than in SQL."""
+    flag, fixed when it arrived), so a past month prints the same numbers again, and a settled
+    month's rows are kept (issue 19: the count of 建议 read the month's cases on every print).
+    Reviews, promises and rewards are few (a depot reports hundreds a year): the event rows are
+    read and folded here rather than in SQL."""
     p = w.params()
     scope = db.in_units("c.unit_id")
     out: dict[int, _FollowUnit] = {u: _FollowUnit() for u in db.units}
@@ -764,7 +765,7 @@ async def _followthrough_by_unit(db: _Db, w: _Window) -> dict[int, _FollowUnit]:
     for r in await db.rows(
         "SELECT c.unit_id AS unit, COUNT(*) AS n FROM \"case\" c "  # noqa: S608
         "WHERE c.adoption_review = TRUE AND c.received_on >= :d0 AND c.received_on < :d1 "
-        f"AND {scope} GROUP BY c.unit_id", **p):
+        f"AND {scope} GROUP BY c.unit_id", keep=KEEP, **p):
         unit(r).add("suggestions", _int(r["n"]))
     # Every event of the cases that have a promise, a review or a reward, up to the month's
     # end, in each case's order.
@@ -777,7 +778,7 @@ async def _followthrough_by_unit(db: _Db, w: _Window) -> dict[int, _FollowUnit]:
         f"'reward_claim','reward_donate','adopt','adopt_partial','decline') "
         "AND EXISTS (SELECT 1 FROM event x WHERE x.case_id = e.case_id AND x.action IN "
         "('promise','carry_out','reward','adopt','adopt_partial','decline') AND x.at < :t1) "
-        "ORDER BY e.case_id, e.seq", **p)
+        "ORDER BY e.case_id, e.seq", keep=KEEP, **p)
     by_case: dict[Any, list[dict[str, Any]]] = {}
     for r in rows:
         by_case.setdefault(r["cid"], []).append(r)
