@@ -163,8 +163,9 @@ async def queue(request: Request) -> Response:
     # clocks stand still (every change to one of their cases moves them); the list is read.
     kept = _kept(request)
     who = user.id if user.role == "handler" else 0
-    urgent = await kept.get(("urgent", tuple(sorted(units)), who, filters["status"]), clock,
-                            lambda: _urgent_first(base_qs, filters["status"], tree))
+    urgent_ids = tuple(c.id for c in tree.all_categories if c.urgent)  # an admin may mark one
+    urgent = await kept.get(("urgent", tuple(sorted(units)), who, filters["status"], urgent_ids),
+                            clock, lambda: _urgent_first(base_qs, filters["status"], tree))
     handlers = await StaffUser.filter(active=True, unit_id__in=units)
     await _attach([*urgent, *rows], tree, handlers)
     now = now_utc()
