@@ -146,8 +146,6 @@ async def scope_of(user: StaffUser) -> Scope:
     return Scope(tuple(u.id for u in units), True)
 
 
-async def units_named(ids: Sequence[int]) -> dict[int, Unit]:
-    return {u.id: u for u in await Unit.filter(id__in=list(ids))}
 
 
 
@@ -206,7 +204,7 @@ class Tree:
         return {t.id: t for t in self.all_teams}
 
     def units_named(self, ids: Sequence[int]) -> dict[int, Unit]:
-        """As ``units_named``, from this copy."""
+        """These units by id, from this copy."""
         wanted = set(ids)
         return {u.id: u for u in self.units if u.id in wanted}
 
